@@ -1,0 +1,20 @@
+# The routeyard image: `docker compose` runs it as both the emulator and the worker.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+# Copy only what the package needs, so local venvs and fetched Kafka jars stay out.
+COPY pyproject.toml README.md ./
+COPY routeyard ./routeyard
+COPY schemas ./schemas
+COPY adapters ./adapters
+COPY streams ./streams
+COPY policy ./policy
+COPY emulator ./emulator
+RUN pip install .
+
+COPY config ./config
+
+ENTRYPOINT ["routeyard"]
+CMD ["--help"]

@@ -1,0 +1,53 @@
+"""Call a configured model by its config name: adapter lookup, timeout, usage and cost."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import httpx
+
+from adapters.base import ChatAdapter, ProviderRequest, ProviderResult
+from adapters.registry import build_adapter
+from policy.pricing import cost_usd
+from schemas.config import GatewayConfig, ModelConfig
+from schemas.events import LLMRequest
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    result: ProviderResult
+    cost_usd: Decimal
+
+
+class ModelClient:
+    """One adapter per configured provider, sharing one HTTP client."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        http: httpx.AsyncClient,
+        env: Mapping[str, str] = os.environ,
+    ) -> None:
+        self._config = config
+        self._adapters: dict[str, ChatAdapter] = {
+            name: build_adapter(
+                name, provider, http, env.get(provider.api_key_env) if provider.api_key_env else None
+            )
+            for name, provider in config.providers.items()
+        }
+
+    def model(self, name: str) -> ModelConfig:
+        return self._config.models[name]
+
+    async def complete(self, model_name: str, request: LLMRequest) -> ModelCall:
+        model = self._config.models[model_name]
+        provider = self._config.providers[model.provider]
+        adapter = self._adapters[model.provider]
+        call = ProviderRequest(
+            upstream_model=model.upstream, messages=request.messages, params=request.params
+        )
+        result = await adapter.complete(call, timeout_s=provider.timeout_s)
+        return ModelCall(result, cost_usd(model, result.input_tokens, result.output_tokens))

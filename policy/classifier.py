@@ -1,0 +1,94 @@
+"""First heuristic complexity classifier.
+
+Scores a request in [0, 1] from cheap text features: length, code, math, multi-step
+reasoning cues, conversation depth and the task type. The weights are a starting point
+to be replaced by a trained model; the feature names are stable because they are
+published on every dispatch event.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from schemas.events import Classification, LLMRequest, TaskType, Tier
+
+_CODE = re.compile(
+    r"```|\bdef \w+\(|\bclass \w+|\bfunction\b|\breturn\b|#include|\bimport \w+|=>|\bSELECT\b"
+    r"|\bstack ?trace\b|\bcompile|\bregex\b|\bpython\b|\bjavascript\b|\bsql\b|\brust\b",
+    re.IGNORECASE,
+)
+_MATH = re.compile(
+    r"\b(prove|proof|integral|derivative|equation|theorem|solve for|probability|matrix"
+    r"|eigen\w*|lemma|polynomial)\b|\\frac|\\sum|\d+\s*[\^*/]\s*\d+|[=<>]\s*-?\d",
+    re.IGNORECASE,
+)
+_REASONING = re.compile(
+    r"\b(step[- ]by[- ]step|explain why|reason(ing)? about|trade-?offs?|compare|analy[sz]e"
+    r"|pros and cons|plan\b|design an?|evaluate|justify|first,|then,|finally,)",
+    re.IGNORECASE,
+)
+_SUMMARIZE = re.compile(r"\b(summari[sz]e|tl;?dr|key points)\b", re.IGNORECASE)
+_EXTRACT = re.compile(r"\b(extract|as json|json schema|fill in the fields)\b", re.IGNORECASE)
+
+_TASK_WEIGHT: dict[TaskType, float] = {
+    "chat": 0.0,
+    "summarize": 0.05,
+    "extract": 0.05,
+    "creative": 0.1,
+    "code": 0.2,
+    "math": 0.25,
+    "reasoning": 0.25,
+}
+
+
+def _count(pattern: re.Pattern[str], text: str, cap: int) -> float:
+    return min(len(pattern.findall(text)), cap) / cap
+
+
+def infer_task_type(text: str, features: dict[str, float]) -> TaskType:
+    if features["code"] > 0:
+        return "code"
+    if features["math"] > 0:
+        return "math"
+    if features["reasoning"] >= 0.5:
+        return "reasoning"
+    if _SUMMARIZE.search(text):
+        return "summarize"
+    if _EXTRACT.search(text):
+        return "extract"
+    return "chat"
+
+
+def tier_for(score: float) -> Tier:
+    if score < 0.35:
+        return "simple"
+    if score < 0.65:
+        return "moderate"
+    return "complex"
+
+
+def classify(request: LLMRequest) -> Classification:
+    text = "\n".join(m.content for m in request.messages)
+    chars = len(text)
+    features = {
+        # log scale: 100 chars ~ 0.33, 10k chars ~ 0.67, 1M chars ~ 1.0
+        "length": min(math.log10(chars + 1) / 6.0, 1.0),
+        "code": _count(_CODE, text, 4),
+        "math": _count(_MATH, text, 3),
+        "reasoning": _count(_REASONING, text, 4),
+        "questions": min(text.count("?"), 4) / 4,
+        "turns": min(len(request.messages) - 1, 8) / 8,
+    }
+    task_type = request.task_type or infer_task_type(text, features)
+    score = (
+        0.30 * features["length"]
+        + 0.15 * features["code"]
+        + 0.15 * features["math"]
+        + 0.25 * features["reasoning"]
+        + 0.05 * features["questions"]
+        + 0.05 * features["turns"]
+        + _TASK_WEIGHT[task_type]
+    )
+    score = round(min(max(score, 0.0), 1.0), 4)
+    return Classification(score=score, tier=tier_for(score), task_type=task_type, features=features)

@@ -1,0 +1,18 @@
+"""Cost of a call from the config's price table, in exact decimal dollars."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from schemas.config import ModelConfig
+
+_PER_TOKEN = Decimal(1_000_000)
+# Matches the usage table's Decimal(18, 9) column: a nano-dollar is far below any price.
+_QUANTUM = Decimal("0.000000001")
+
+
+def cost_usd(model: ModelConfig, input_tokens: int, output_tokens: int) -> Decimal:
+    total = (
+        model.input_per_mtok * input_tokens + model.output_per_mtok * output_tokens
+    ) / _PER_TOKEN
+    return total.quantize(_QUANTUM)

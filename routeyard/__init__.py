@@ -1,0 +1,1 @@
+"""routeyard: an LLM gateway built as a Kafka stream pipeline."""

@@ -1,0 +1,150 @@
+"""The ``routeyard`` command: worker, emulate, report, check-config, kafka, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from schemas.config import GatewayConfig
+from schemas.config_loader import ConfigError, load_config, missing_api_keys
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+STATE_DIR = Path(".routeyard")
+
+
+class UsageError(Exception):
+    """A problem with how routeyard was started; printed without a traceback."""
+
+
+def _config(path: str) -> GatewayConfig:
+    return load_config(path)
+
+
+def _bootstrap(args: argparse.Namespace) -> str:
+    return str(args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP") or DEFAULT_BOOTSTRAP)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    missing = missing_api_keys(config)
+    for line in missing:
+        print(f"{args.config}: {line}", file=sys.stderr)
+    if missing:
+        return 2
+    print(
+        f"{args.config}: ok — {len(config.providers)} providers, {len(config.models)} models,"
+        f" {len(config.routes)} routes"
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+    from aiokafka.errors import KafkaError
+
+    from streams.app import create_app
+    from streams.topics import ensure_topics
+
+    config = _config(args.config)
+    missing = missing_api_keys(config)
+    if missing:
+        raise UsageError(f"{args.config}: cannot start:\n  " + "\n  ".join(missing))
+    bootstrap = _bootstrap(args)
+    try:
+        asyncio.run(asyncio.wait_for(ensure_topics(bootstrap, config.topics), 30))
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
+    app = create_app(config, bootstrap)
+    worker = faust.Worker(app, loglevel=args.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from emulator.profile import load_emulator_config
+    from emulator.server import run
+
+    config = load_emulator_config(args.config) if args.config else None
+    run(config, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from adapters.store import UsageStore, open_backend
+    from routeyard.report import format_report
+
+    config = _config(args.config)
+    store = UsageStore(open_backend(config.store.path), config.store.database)
+    store.ensure_schema()
+    print(format_report(store.report()))
+    return 0
+
+
+def cmd_kafka(args: argparse.Namespace) -> int:
+    from routeyard import devkafka
+
+    state = STATE_DIR / "kafka"
+    if args.action == "start":
+        print(devkafka.main_start(state))
+    else:
+        devkafka.main_stop(state)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from routeyard.demo import run_demo
+
+    return run_demo(requests=args.requests, config_path=args.config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="routeyard", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("worker", help="run the stream agents")
+    p.add_argument("--config", required=True)
+    p.add_argument("--bootstrap", help=f"Kafka bootstrap (env KAFKA_BOOTSTRAP, {DEFAULT_BOOTSTRAP})")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("emulate", help="serve the provider emulator")
+    p.add_argument("--config", help="emulator YAML (latency, faults)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8400)
+    p.set_defaults(func=cmd_emulate)
+
+    p = sub.add_parser("report", help="latency, tokens, cost, errors and fallbacks by model")
+    p.add_argument("--config", required=True)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("check-config", help="validate a config file")
+    p.add_argument("config")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("kafka", help="start or stop the local development broker")
+    p.add_argument("action", choices=["start", "stop"])
+    p.set_defaults(func=cmd_kafka)
+
+    p = sub.add_parser("demo", help="run the whole pipeline on sample traffic")
+    p.add_argument("--config", default="config/routeyard.example.yaml")
+    p.add_argument("--requests", type=int, default=300)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return int(args.func(args))
+    except (ConfigError, UsageError) as exc:
+        print(f"routeyard: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

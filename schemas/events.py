@@ -1,0 +1,178 @@
+"""Events on the pipeline's topics.
+
+``llm.requests``  -> :class:`LLMRequest` (published by upstream services)
+``llm.dispatch``  -> :class:`DispatchEvent` (a route plan plus the attempt to make)
+``llm.retry``     -> :class:`RetryEvent` (the next attempt and when it is due)
+``llm.responses`` -> :class:`LLMResponse`
+``llm.dlq``       -> :class:`DeadLetter`
+``llm.usage``     -> :class:`UsageEvent` (one per provider attempt or rejection)
+
+Every event carries ``schema_version`` and is keyed by ``request_id`` on its topic.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.base import SCHEMA_VERSION, Event, utcnow
+
+TaskType = Literal["chat", "code", "math", "reasoning", "summarize", "extract", "creative"]
+Tier = Literal["simple", "moderate", "complex"]
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]
+
+RequestId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChatMessage(_Part):
+    role: Role
+    content: str = Field(min_length=1)
+
+
+class GenerationParams(_Part):
+    max_tokens: int | None = Field(default=None, ge=1, le=200_000)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    stop: list[str] | None = Field(default=None, max_length=4)
+
+
+class LLMRequest(Event):
+    """What an upstream service publishes to the request topic."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    request_id: str = RequestId
+    tenant: str = Field(min_length=1, max_length=64)
+    messages: list[ChatMessage] = Field(min_length=1)
+    params: GenerationParams = GenerationParams()
+    task_type: TaskType | None = None
+    route: str | None = Field(default=None, description="ask for a named route explicitly")
+    metadata: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Classification(_Part):
+    score: float = Field(ge=0.0, le=1.0)
+    tier: Tier
+    task_type: TaskType
+    features: dict[str, float] = Field(default_factory=dict)
+
+
+class DispatchEvent(Event):
+    """A route plan and the attempt to make now: ``candidates[candidate_index]``."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    request_id: str = RequestId
+    request: LLMRequest
+    classification: Classification
+    route: str
+    candidates: list[str] = Field(min_length=1)
+    candidate_index: int = Field(default=0, ge=0)
+    attempt: int = Field(default=1, ge=1, description="1-based count of provider attempts")
+    model_attempt: int = Field(default=1, ge=1, description="attempts on the current candidate")
+    first_seen_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def model(self) -> str:
+        return self.candidates[self.candidate_index]
+
+
+class ErrorInfo(_Part):
+    kind: str
+    message: str
+    status_code: int | None = None
+    retry_after_s: float | None = None
+
+
+class RetryEvent(Event):
+    """The next attempt, held by the retry stage until ``due_at``."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    request_id: str = RequestId
+    dispatch: DispatchEvent
+    due_at: datetime
+    last_error: ErrorInfo
+
+
+class TokenUsage(_Part):
+    input_tokens: int = Field(ge=0)
+    output_tokens: int = Field(ge=0)
+
+
+class LLMResponse(Event):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    request_id: str = RequestId
+    tenant: str
+    route: str
+    model: str
+    provider: str
+    upstream_model: str
+    content: str
+    finish_reason: FinishReason
+    usage: TokenUsage
+    cost_usd: Decimal
+    attempts: int = Field(ge=1)
+    latency_ms: float = Field(ge=0, description="from first sight at triage to the answer")
+    provider_request_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+DeadLetterReason = Literal[
+    "invalid_json",
+    "schema_invalid",
+    "unknown_route",
+    "no_route",
+    "permanent_error",
+    "attempts_exhausted",
+    "retry_after_too_long",
+]
+
+
+class DeadLetter(Event):
+    """A terminal failure: says which stage gave up and why."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    request_id: str | None = None
+    tenant: str | None = None
+    stage: Literal["triage", "dispatch", "retry", "usage_sink"]
+    reason: DeadLetterReason
+    detail: str
+    attempts: int = Field(default=0, ge=0)
+    last_error: ErrorInfo | None = None
+    payload: str | None = Field(default=None, description="the raw input when it was not valid")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+UsageOutcome = Literal["success", "error", "rejected"]
+
+
+class UsageEvent(Event):
+    """One row of the usage table: a provider attempt, or a rejection before any attempt."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    request_id: str
+    attempt: int = Field(ge=0, description="0 for rejections made before any provider call")
+    tenant: str
+    route: str
+    model: str
+    provider: str
+    upstream_model: str
+    outcome: UsageOutcome
+    error_kind: str = ""
+    status_code: int = 0
+    is_fallback: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    latency_ms: float = 0.0
+    complexity: float = 0.0
+    tier: str = ""
+    task_type: str = ""
+    started_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,1 @@
+"""The faust app, its topics and the four agents: triage, dispatch, retry, usage sink."""

@@ -1,0 +1,28 @@
+"""Send events to topics and wait until the broker has them.
+
+Agents acknowledge an input event only after everything it caused is on the broker, so
+every send here bypasses faust's attachment buffer (``force=True``) and awaits delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+
+from schemas.base import Event
+
+
+class Publisher:
+    def __init__(self, topics: dict[str, faust.TopicT[Any, Any]]) -> None:
+        self._topics = topics
+
+    async def send(self, topic: str, event: Event, key: str | None) -> None:
+        fut = await self._topics[topic].send(
+            key=key.encode() if key is not None else None, value=event.to_bytes(), force=True
+        )
+        await fut
+
+    async def send_all(self, *items: tuple[str, Event, str | None]) -> None:
+        await asyncio.gather(*(self.send(topic, ev, key) for topic, ev, key in items))

@@ -1,0 +1,136 @@
+"""Triage: validate, deduplicate, classify and route a request into a dispatch event.
+
+:func:`triage` is pure apart from the dedup memory; the agent only publishes its outcome.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import orjson
+from pydantic import ValidationError
+
+from policy.classifier import classify
+from policy.router import RoutingError, choose_route
+from schemas.config import GatewayConfig
+from schemas.events import DeadLetter, DeadLetterReason, DispatchEvent, LLMRequest, UsageEvent
+
+_PAYLOAD_LIMIT = 4096  # keep dead letters small; the reason matters more than the bytes
+
+
+class RecentIds:
+    """Bounded memory of request_ids already triaged by this worker (LRU order)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def seen_before(self, request_id: str) -> bool:
+        if request_id in self._ids:
+            self._ids.move_to_end(request_id)
+            return True
+        if self.capacity:
+            self._ids[request_id] = None
+            if len(self._ids) > self.capacity:
+                self._ids.popitem(last=False)
+        return False
+
+
+@dataclass(frozen=True)
+class Routed:
+    dispatch: DispatchEvent
+
+
+@dataclass(frozen=True)
+class Rejected:
+    dead_letter: DeadLetter
+    usage: UsageEvent | None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    request_id: str
+
+
+TriageOutcome = Routed | Rejected | Duplicate
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(event)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _reject_unparsed(raw: bytes, reason: DeadLetterReason, detail: str) -> Rejected:
+    # Pick up what identity we can so the upstream can still match the dead letter.
+    request_id = tenant = None
+    try:
+        data = orjson.loads(raw)
+        if isinstance(data, dict):
+            rid, ten = data.get("request_id"), data.get("tenant")
+            request_id = rid if isinstance(rid, str) and rid else None
+            tenant = ten if isinstance(ten, str) and ten else None
+    except orjson.JSONDecodeError:
+        pass
+    letter = DeadLetter(
+        request_id=request_id,
+        tenant=tenant,
+        stage="triage",
+        reason=reason,
+        detail=detail,
+        payload=raw[:_PAYLOAD_LIMIT].decode("utf-8", errors="replace"),
+    )
+    return Rejected(letter, None)
+
+
+def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcome:
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return _reject_unparsed(raw, "invalid_json", f"request is not JSON: {exc}")
+    try:
+        request = LLMRequest.from_bytes(raw)
+    except ValidationError as exc:
+        return _reject_unparsed(raw, "schema_invalid", f"request fails the schema: {_describe(exc)}")
+
+    if recent.seen_before(request.request_id):
+        return Duplicate(request.request_id)
+
+    classification = classify(request)
+    try:
+        plan = choose_route(config, request, classification)
+    except RoutingError as exc:
+        letter = DeadLetter(
+            request_id=request.request_id,
+            tenant=request.tenant,
+            stage="triage",
+            reason=exc.reason,
+            detail=exc.detail,
+        )
+        usage = UsageEvent(
+            request_id=request.request_id,
+            attempt=0,
+            tenant=request.tenant,
+            route=request.route or "",
+            model="",
+            provider="",
+            upstream_model="",
+            outcome="rejected",
+            error_kind=exc.reason,
+            complexity=classification.score,
+            tier=classification.tier,
+            task_type=classification.task_type,
+        )
+        return Rejected(letter, usage)
+
+    dispatch = DispatchEvent(
+        request_id=request.request_id,
+        request=request,
+        classification=classification,
+        route=plan.route,
+        candidates=plan.candidates,
+    )
+    return Routed(dispatch)

@@ -1,0 +1,108 @@
+"""Usage sink: batch usage events into the store; an event is done only once inserted.
+
+Each event's handler waits for the batch that holds it to be inserted, so the window
+acknowledges its offset only after a successful insert. While the store is down the
+batch is retried with capped backoff and the window fills up, which stops consumption:
+nothing is lost and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from pydantic import ValidationError
+
+from adapters.store import StoreUnavailable, UsageStore
+from schemas.config import TopicsConfig, UsageSinkConfig
+from schemas.events import DeadLetter, UsageEvent
+from streams.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 30.0
+
+
+class UsageBatcher:
+    def __init__(self, store: UsageStore, settings: UsageSinkConfig) -> None:
+        self.store = store
+        self.settings = settings
+        self._pending: list[tuple[UsageEvent, asyncio.Future[None]]] = []
+        self._full = asyncio.Event()
+        # The store's clients are blocking and the embedded engine wants one thread.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-store")
+        self._schema_ready = False
+        self.inserted_rows = 0
+
+    async def add(self, event: UsageEvent) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((event, done))
+        if len(self._pending) >= self.settings.batch_size:
+            self._full.set()
+        await done
+
+    async def run(self) -> None:
+        """Flush forever: when a batch fills up or the interval passes."""
+        while True:
+            try:
+                await asyncio.wait_for(self._full.wait(), self.settings.flush_interval_s)
+            except TimeoutError:
+                pass
+            self._full.clear()
+            if self._pending:
+                batch = self._pending[: self.settings.batch_size]
+                del self._pending[: len(batch)]
+                await self._insert_until_done(batch)
+                if len(self._pending) >= self.settings.batch_size:
+                    self._full.set()
+
+    async def _insert_until_done(self, batch: list[tuple[UsageEvent, asyncio.Future[None]]]) -> None:
+        loop = asyncio.get_running_loop()
+        events = [e for e, _ in batch]
+        backoff = 0.5
+        while True:
+            try:
+                await loop.run_in_executor(self._executor, self._insert, events)
+                break
+            except StoreUnavailable as exc:
+                log.warning("usage insert of %d rows failed, retrying in %.1fs: %s",
+                            len(events), backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+        self.inserted_rows += len(events)
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)
+
+    def _insert(self, events: list[UsageEvent]) -> None:
+        # Creating the schema here, not at start-up, lets a worker start while the
+        # store is down and catch up once it is back.
+        if not self._schema_ready:
+            self.store.ensure_schema()
+            self._schema_ready = True
+        self.store.insert(events)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+class UsageSink:
+    def __init__(self, topics: TopicsConfig, batcher: UsageBatcher, publisher: Publisher) -> None:
+        self.topics = topics
+        self.batcher = batcher
+        self.publisher = publisher
+
+    async def handle(self, raw: bytes) -> None:
+        try:
+            event = UsageEvent.from_bytes(raw)
+        except ValidationError as exc:
+            letter = DeadLetter(
+                stage="usage_sink",
+                reason="schema_invalid",
+                detail=f"usage event fails the schema: {exc.errors()[:3]}",
+                payload=raw[:4096].decode("utf-8", errors="replace"),
+            )
+            await self.publisher.send(self.topics.dlq, letter, None)
+            return
+        await self.batcher.add(event)

@@ -1,0 +1,48 @@
+"""Many events in flight on one agent, offsets acknowledged strictly in order.
+
+faust-streaming's ``concurrency>1`` can commit offsets past unfinished events
+(faust-streaming issue 606). Instead each agent runs with concurrency 1, starts a task per
+event, and acknowledges events in the order they arrived: an offset is only committed once
+every event before it has finished, so a crash replays work but never skips it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faust.types import EventT, StreamT
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[bytes], Awaitable[None]]
+
+
+async def run_windowed(stream: StreamT[Any], handle: Handler, max_in_flight: int) -> None:
+    """Run ``handle`` on every event's raw value with up to ``max_in_flight`` unacked."""
+    manual = stream.noack()
+    window: asyncio.Queue[tuple[EventT[Any], asyncio.Task[None]]] = asyncio.Queue(
+        maxsize=max_in_flight
+    )
+
+    async def ack_in_order() -> None:
+        while True:
+            event, task = await window.get()
+            await task  # a handler failure stops acking here: the event will be replayed
+            await manual.ack(event)
+
+    acker = asyncio.create_task(ack_in_order())
+    try:
+        async for event in manual.events():
+            if acker.done():
+                acker.result()  # re-raise the handler failure into the agent
+            value = event.value
+            raw = value if isinstance(value, bytes) else bytes(value or b"")
+            await window.put((event, asyncio.create_task(handle(raw))))
+    finally:
+        acker.cancel()
+        while not window.empty():
+            _, task = window.get_nowait()
+            task.cancel()

@@ -1,0 +1,53 @@
+"""The dev broker starts, carries a message end to end, and leaves no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from routeyard.devkafka import DevKafka
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("java") is None, reason="needs a JDK 17+ on PATH"),
+]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_round_trip_then_stop() -> None:
+    topic = "devkafka.smoke"
+    with DevKafka() as kafka:
+        pid, data_dir = kafka.pid, kafka.data_dir
+        kafka.create_topics([topic], partitions=2)
+        kafka.create_topics([topic], partitions=2)  # an existing topic is not an error
+
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, b"hello", key=b"k", partition=1)
+        finally:
+            await producer.stop()
+
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=kafka.bootstrap, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            record = await asyncio.wait_for(consumer.getone(), timeout=30)
+        finally:
+            await consumer.stop()
+        assert (record.key, record.value, record.partition) == (b"k", b"hello", 1)
+
+    assert not _alive(pid)
+    assert not data_dir.exists()

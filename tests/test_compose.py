@@ -1,0 +1,80 @@
+"""docker-compose.yml agrees with the config defaults and the dev broker's Kafka version.
+
+Uses `docker compose config` (which needs no engine) when the compose plugin is
+installed, so interpolation and validation are Docker's own; without the plugin it
+reads the YAML directly.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from schemas.config import TopicsConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+POM = ROOT / "tools" / "kafka" / "pom.xml"
+_POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+
+
+def _has_compose_plugin() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    if _has_compose_plugin():
+        result = subprocess.run(
+            ["docker", "compose", "-f", str(COMPOSE), "config", "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        project = json.loads(result.stdout)
+    else:
+        project = yaml.safe_load(COMPOSE.read_text())
+    found: dict[str, Any] = project["services"]
+    return found
+
+
+def _env(service: dict[str, Any]) -> dict[str, str]:
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):  # the "KEY=value" list form
+        return dict(item.partition("=")[::2] for item in raw)
+    return {key: "" if value is None else str(value) for key, value in raw.items()}
+
+
+def test_init_creates_the_configured_topics(services: dict[str, Any]) -> None:
+    defaults = TopicsConfig()
+    expected = {value for name, value in defaults.model_dump().items() if name != "partitions"}
+    env = _env(services["kafka-init"])
+    assert set(env["TOPICS"].split()) == expected
+    assert int(env["PARTITIONS"]) == defaults.partitions
+    script = " ".join(services["kafka-init"]["command"])
+    assert "kafka-topics.sh" in script and "TOPICS" in script and "PARTITIONS" in script
+
+
+def test_worker_env(services: dict[str, Any]) -> None:
+    env = _env(services["worker"])
+    assert env["KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert env["CLICKHOUSE_URL"].startswith("http://")
+
+
+def test_kafka_image_matches_dev_broker(services: dict[str, Any]) -> None:
+    pom = ET.parse(POM).getroot()
+    version = pom.findtext("m:properties/m:kafka.version", namespaces=_POM_NS)
+    assert version, f"no kafka.version property in {POM}"
+    for name in ("kafka", "kafka-init"):
+        assert services[name]["image"] == f"apache/kafka:{version}"
