@@ -2,6 +2,11 @@
 
 ``base_url`` is the API host without a version (``https://api.anthropic.com``), as
 with the Anthropic SDK, which adds ``/v1/messages`` itself.
+
+The Messages API (as of the SDK we validate against, anthropic 2.12) has no sampling
+parameters: ``temperature`` and ``top_p`` from the gateway request are not sent,
+because the API rejects unknown fields and a 400 would only push every call to a
+fallback.
 """
 
 from __future__ import annotations
@@ -29,9 +34,6 @@ from schemas.events import FinishReason
 API_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; this applies when the caller left it unset.
 DEFAULT_MAX_TOKENS = 1024
-# Gateway params use OpenAI's 0-2 temperature range; Anthropic rejects anything
-# above 1, and the closest it can do to "hotter than 1" is 1.
-MAX_TEMPERATURE = 1.0
 
 _STOP: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -123,9 +125,7 @@ class AnthropicMessagesAdapter:
             raise self._error(reply, request_id)
         return self._result(reply, request_id, request.upstream_model)
 
-    def _result(
-        self, reply: HttpReply, request_id: str | None, asked_model: str
-    ) -> ProviderResult:
+    def _result(self, reply: HttpReply, request_id: str | None, asked_model: str) -> ProviderResult:
         try:
             body = _Message.model_validate(reply.body)
         except ValidationError as exc:
@@ -200,10 +200,6 @@ def build_payload(request: ProviderRequest) -> dict[str, object]:
     }
     if system:
         payload["system"] = "\n\n".join(system)
-    if params.temperature is not None:
-        payload["temperature"] = min(params.temperature, MAX_TEMPERATURE)
-    if params.top_p is not None:
-        payload["top_p"] = params.top_p
     if params.stop:
         payload["stop_sequences"] = list(params.stop)
     return payload

@@ -106,9 +106,7 @@ class OpenAICompatAdapter:
             raise self._error(reply, request_id)
         return self._result(reply, request_id, request.upstream_model)
 
-    def _result(
-        self, reply: HttpReply, request_id: str | None, asked_model: str
-    ) -> ProviderResult:
+    def _result(self, reply: HttpReply, request_id: str | None, asked_model: str) -> ProviderResult:
         try:
             body = _Completion.model_validate(reply.body)
         except ValidationError as exc:

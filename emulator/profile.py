@@ -69,9 +69,7 @@ class LognormalLatency(_Model):
         return min(rng.lognormvariate(math.log(self.median_ms), self.sigma), self.max_ms)
 
 
-Latency = Annotated[
-    FixedLatency | UniformLatency | LognormalLatency, Field(discriminator="dist")
-]
+Latency = Annotated[FixedLatency | UniformLatency | LognormalLatency, Field(discriminator="dist")]
 
 Fault = Literal["ok", "error", "hang", "malformed", "content_filter"]
 
@@ -90,9 +88,7 @@ class FaultProfile(_Model):
         default=1.0, ge=0, description="sent with 429s; None sends no Retry-After"
     )
     hang_rate: Rate = 0.0
-    hang_s: float = Field(
-        default=120.0, gt=0, le=600, description="how long a hung request sleeps"
-    )
+    hang_s: float = Field(default=120.0, gt=0, le=600, description="how long a hung request sleeps")
     malformed_rate: Rate = Field(default=0.0, description="200 with a truncated JSON body")
     content_filter_rate: Rate = Field(
         default=0.0, description="answers blocked by the safety filter"
@@ -102,7 +98,9 @@ class FaultProfile(_Model):
     @model_validator(mode="after")
     def _rates_fit(self) -> Self:
         if self._total_rate() > 1.0 + 1e-9:
-            raise ValueError("error_rates, hang_rate, malformed_rate and content_filter_rate sum above 1")
+            raise ValueError(
+                "error_rates, hang_rate, malformed_rate and content_filter_rate sum above 1"
+            )
         return self
 
     def _total_rate(self) -> float:

@@ -78,9 +78,7 @@ class FieldError(ValueError):
         self.problem = problem
 
 
-def optional_number(
-    body: Mapping[str, object], name: str, low: float, high: float
-) -> float | None:
+def optional_number(body: Mapping[str, object], name: str, low: float, high: float) -> float | None:
     value = body.get(name)
     if value is None:
         return None

@@ -82,15 +82,17 @@ def create_app(config: GatewayConfig, bootstrap: str) -> faust.App:
 
     @app.agent(topics[names.usage], name="usage_sink")
     async def usage_agent(stream: faust.StreamT[bytes]) -> None:
-        store = UsageStore(open_backend(config.store.path), config.store.database)
-        batcher = UsageBatcher(store, config.usage_sink)
+        def open_store() -> UsageStore:
+            return UsageStore(open_backend(config.store.path), config.store.database)
+
+        batcher = UsageBatcher(open_store, config.usage_sink)
         flusher = asyncio.create_task(batcher.run())
         try:
             sink = UsageSink(names, batcher, publisher)
             await run_windowed(stream, sink.handle, config.usage_sink.batch_size * 2)
         finally:
             flusher.cancel()
+            await batcher.drain()
             batcher.close()
-            store.backend.close()
 
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import ValidationError
@@ -25,8 +26,9 @@ _MAX_BACKOFF_S = 30.0
 
 
 class UsageBatcher:
-    def __init__(self, store: UsageStore, settings: UsageSinkConfig) -> None:
-        self.store = store
+    def __init__(self, open_store: Callable[[], UsageStore], settings: UsageSinkConfig) -> None:
+        self._open_store = open_store
+        self.store: UsageStore | None = None
         self.settings = settings
         self._pending: list[tuple[UsageEvent, asyncio.Future[None]]] = []
         self._full = asyncio.Event()
@@ -57,27 +59,51 @@ class UsageBatcher:
                 if len(self._pending) >= self.settings.batch_size:
                     self._full.set()
 
-    async def _insert_until_done(self, batch: list[tuple[UsageEvent, asyncio.Future[None]]]) -> None:
+    async def drain(self, max_tries: int = 3) -> None:
+        """On shutdown: insert what is pending, so a stopped worker leaves a complete store.
+
+        Those events are not acknowledged any more (the window is gone), so they are
+        replayed on the next start; ``usage_dedup`` hides the repeated rows.
+        """
+        while self._pending:
+            batch = self._pending[: self.settings.batch_size]
+            del self._pending[: len(batch)]
+            if not await self._insert_until_done(batch, max_tries):
+                return
+
+    async def _insert_until_done(
+        self, batch: list[tuple[UsageEvent, asyncio.Future[None]]], max_tries: int | None = None
+    ) -> bool:
         loop = asyncio.get_running_loop()
         events = [e for e, _ in batch]
         backoff = 0.5
+        tries = 0
         while True:
+            tries += 1
             try:
                 await loop.run_in_executor(self._executor, self._insert, events)
                 break
             except StoreUnavailable as exc:
+                if max_tries is not None and tries >= max_tries:
+                    log.error("usage insert of %d rows failed %d times; they stay on the topic"
+                              " and are replayed at the next start: %s", len(events), tries, exc)
+                    return False
                 log.warning("usage insert of %d rows failed, retrying in %.1fs: %s",
                             len(events), backoff, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
         self.inserted_rows += len(events)
+        log.info("usage sink inserted %d rows (%d in all)", len(events), self.inserted_rows)
         for _, done in batch:
             if not done.done():
                 done.set_result(None)
+        return True
 
     def _insert(self, events: list[UsageEvent]) -> None:
         # Creating the schema here, not at start-up, lets a worker start while the
         # store is down and catch up once it is back.
+        if self.store is None:
+            self.store = self._open_store()
         if not self._schema_ready:
             self.store.ensure_schema()
             self._schema_ready = True
@@ -85,6 +111,8 @@ class UsageBatcher:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        if self.store is not None:
+            self.store.backend.close()
 
 
 class UsageSink:

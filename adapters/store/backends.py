@@ -47,7 +47,14 @@ class EmbeddedBackend:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.description = f"embedded ClickHouse (chdb) at {self.path}"
-        self._session = session.Session(str(self.path))
+        try:
+            self._session = session.Session(str(self.path))
+        except RuntimeError as exc:
+            raise StoreUnavailable(
+                f"{self.description}: cannot open it. The embedded engine lets one process"
+                " use a folder at a time: stop the worker that holds it, or set CLICKHOUSE_URL"
+                f" to a ClickHouse server. ({exc})"
+            ) from exc
 
     def _run(self, sql: str, fmt: str = "CSV") -> Any:
         try:

@@ -1,0 +1,234 @@
+"""The emulator's HTTP server: both wire formats on one port, plus stats and health.
+
+Routes: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic),
+``GET /_emulator/stats`` and ``DELETE /_emulator/stats`` (reset), ``GET /healthz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+from aiohttp import web
+
+from emulator.anthropic_wire import AnthropicWire
+from emulator.generate import generate_reply
+from emulator.openai_wire import OpenAIWire
+from emulator.profile import EmulatorConfig, FaultProfile
+from emulator.stats import UNKNOWN_MODEL, Stats
+from emulator.wire import ChatCall, Wire, WireError
+
+# Hung handlers are released at shutdown, so the runner need not wait long for them.
+_SHUTDOWN_TIMEOUT_S = 5.0
+# Load runs open a thousand connections at once; aiohttp's default listen backlog of
+# 128 drops the excess SYNs, which then wait a second for retransmission.
+_LISTEN_BACKLOG = 4096
+# Offsets the id stream from the fault stream so adding an id never shifts a fault.
+_ID_SEED_SALT = 0x5EED
+
+
+class _State:
+    """Everything a handler needs; one per app."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.stats = Stats()
+        self.faults = random.Random(config.seed)
+        self.ids = random.Random(config.seed ^ _ID_SEED_SALT)
+        self.closing = asyncio.Event()
+
+    def new_id(self, prefix: str, hex_chars: int = 24) -> str:
+        return f"{prefix}{self.ids.getrandbits(hex_chars * 4):0{hex_chars}x}"
+
+    async def hang(self, seconds: float) -> None:
+        """Sleep like a stuck upstream, but let go when the server shuts down."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closing.wait(), seconds)
+
+
+_STATE = web.AppKey("emulator_state", _State)
+_ID_PREFIX = {"openai": "chatcmpl-", "anthropic": "msg_"}
+
+
+def create_app(config: EmulatorConfig) -> web.Application:
+    app = web.Application()
+    state = _State(config)
+    app[_STATE] = state
+
+    async def release_hangs(_: web.Application) -> None:
+        state.closing.set()
+
+    app.on_shutdown.append(release_hangs)
+    app.router.add_post("/v1/chat/completions", _chat_handler(OpenAIWire()))
+    app.router.add_post("/v1/messages", _chat_handler(AnthropicWire()))
+    app.router.add_get("/_emulator/stats", _stats)
+    app.router.add_delete("/_emulator/stats", _reset_stats)
+    app.router.add_get("/healthz", _healthz)
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class RunningEmulator:
+    """A started emulator; ``port`` is the bound one, useful when 0 was asked for."""
+
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 0) -> RunningEmulator:
+    """Start serving in the running loop and return at once; ``port=0`` picks a free one."""
+    # Cancelling a handler when its client disconnects frees hung requests whose
+    # caller already timed out, as a real upstream's proxy would.
+    runner = web.AppRunner(
+        create_app(config), handler_cancellation=True, shutdown_timeout=_SHUTDOWN_TIMEOUT_S
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, backlog=_LISTEN_BACKLOG)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound_port = int(runner.addresses[0][1])
+    return RunningEmulator(runner=runner, host=host, port=bound_port)
+
+
+async def serve(config: EmulatorConfig, host: str, port: int) -> None:
+    """Serve until cancelled, then shut down cleanly."""
+    running = await start(config, host, port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await running.stop()
+
+
+def run(config: EmulatorConfig | None = None, host: str = "127.0.0.1", port: int = 8900) -> None:
+    """Serve in the foreground until SIGINT or SIGTERM; for the CLI. None: defaults."""
+
+    async def main() -> None:
+        task = asyncio.create_task(serve(config or EmulatorConfig(), host, port))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+def _chat_handler(wire: Wire) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        return await _handle_chat(request, wire)
+
+    return handle
+
+
+async def _handle_chat(request: web.Request, wire: Wire) -> web.Response:
+    state = request.app[_STATE]
+    request_id = state.new_id("req_")
+    body = _decode(await request.read())
+    model = _model_of(body)
+    try:
+        wire.check_headers(request.headers)
+        call = wire.parse(body)
+    except WireError as err:
+        state.stats.record(wire.name, model, "unauthorized" if err.status == 401 else "bad_request")
+        return _error(wire, err, request_id)
+    profile = state.config.profile_for(call.model)
+    if call.prompt_tokens > profile.context_window:
+        state.stats.record(wire.name, call.model, "context_window")
+        return _error(wire, wire.context_window_error(call, profile.context_window), request_id)
+    return await _answer(state, wire, call, profile, request_id)
+
+
+async def _answer(
+    state: _State, wire: Wire, call: ChatCall, profile: FaultProfile, request_id: str
+) -> web.Response:
+    pick = profile.pick_fault(state.faults)
+    latency_s = profile.sample_latency_s(state.faults)
+    outcome = f"error_{pick.status}" if pick.status is not None else pick.fault
+    # Counted on arrival, so a caller that timed out still sees its attempt.
+    state.stats.record(wire.name, call.model, outcome)
+    if pick.fault == "hang":
+        await state.hang(profile.hang_s)
+        return _error(wire, wire.status_error(504), request_id)
+    await asyncio.sleep(latency_s)
+    if pick.status is not None:
+        headers = {}
+        if pick.status == 429 and profile.retry_after_s is not None:
+            headers = wire.retry_after_headers(profile.retry_after_s)
+        return _error(wire, wire.status_error(pick.status), request_id, headers)
+    response_id = state.new_id(_ID_PREFIX[wire.name])
+    created = int(time.time())
+    if pick.fault == "content_filter":
+        return _json(wire.filtered_body(call, response_id, created), 200, wire, request_id)
+    reply = generate_reply(call.prompt, max_tokens=call.max_tokens, stop=call.stop)
+    payload = orjson.dumps(wire.success_body(call, reply, response_id, created))
+    if pick.fault == "malformed":
+        # Cut mid-document, like a proxy dropping the connection after a partial write.
+        payload = payload[: len(payload) // 2]
+    return web.Response(
+        body=payload,
+        content_type="application/json",
+        headers={wire.request_id_header: request_id},
+    )
+
+
+def _decode(raw: bytes) -> object:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _model_of(body: object) -> str:
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) and model else UNKNOWN_MODEL
+
+
+def _error(
+    wire: Wire, err: WireError, request_id: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return _json(wire.error_body(err, request_id), err.status, wire, request_id, headers)
+
+
+def _json(
+    payload: dict[str, object],
+    status: int,
+    wire: Wire,
+    request_id: str,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(payload),
+        status=status,
+        content_type="application/json",
+        headers={wire.request_id_header: request_id, **(headers or {})},
+    )
+
+
+async def _stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[_STATE].stats.snapshot())
+
+
+async def _reset_stats(request: web.Request) -> web.Response:
+    request.app[_STATE].stats.reset()
+    return web.json_response({"reset": True})
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

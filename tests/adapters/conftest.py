@@ -1,0 +1,87 @@
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+
+from adapters.base import ChatAdapter, ProviderRequest
+from adapters.http_client import make_http_client
+from adapters.registry import build_adapter
+from emulator.profile import EmulatorConfig
+from emulator.server import RunningEmulator, start
+from schemas.config import ProviderConfig, WireFormat
+from schemas.events import ChatMessage, GenerationParams
+
+StartEmulator = Callable[..., Awaitable[RunningEmulator]]
+
+
+@pytest.fixture
+async def start_emulator() -> AsyncIterator[StartEmulator]:
+    """Start emulators on free ports for this test; all are stopped afterwards."""
+    running: list[RunningEmulator] = []
+
+    async def _start(config: EmulatorConfig | None = None) -> RunningEmulator:
+        emulator = await start(config or EmulatorConfig(), "127.0.0.1", 0)
+        running.append(emulator)
+        return emulator
+
+    yield _start
+    for emulator in running:
+        await emulator.stop()
+
+
+@pytest.fixture
+async def http_client() -> AsyncIterator[httpx.AsyncClient]:
+    client = make_http_client()
+    yield client
+    await client.aclose()
+
+
+def base_url(fmt: WireFormat, emulator: RunningEmulator) -> str:
+    # The OpenAI convention includes the version prefix; Anthropic's does not.
+    return f"{emulator.base_url}/v1" if fmt == "openai" else emulator.base_url
+
+
+@pytest.fixture
+def adapter_for(
+    http_client: httpx.AsyncClient,
+) -> Callable[..., ChatAdapter]:
+    def make(
+        fmt: WireFormat, emulator: RunningEmulator, api_key: str | None = "test-key"
+    ) -> ChatAdapter:
+        config = ProviderConfig(format=fmt, base_url=base_url(fmt, emulator))
+        return build_adapter(f"{fmt}-emu", config, http_client, api_key)
+
+    return make
+
+
+@pytest.fixture
+def chat() -> Callable[..., ProviderRequest]:
+    def make(
+        text: str = "tell me about the weather in Lisbon today",
+        *,
+        model: str = "model-a",
+        system: str | None = None,
+        **params: object,
+    ) -> ProviderRequest:
+        messages = [ChatMessage(role="system", content=system)] if system else []
+        messages.append(ChatMessage(role="user", content=text))
+        return ProviderRequest(
+            upstream_model=model,
+            messages=messages,
+            params=GenerationParams.model_validate(params),
+        )
+
+    return make
+
+
+@pytest.fixture
+def stats(
+    http_client: httpx.AsyncClient,
+) -> Callable[[RunningEmulator], Awaitable[dict[str, object]]]:
+    async def fetch(emulator: RunningEmulator) -> dict[str, object]:
+        response = await http_client.get(f"{emulator.base_url}/_emulator/stats")
+        response.raise_for_status()
+        data: dict[str, object] = response.json()
+        return data
+
+    return fetch

@@ -1,0 +1,61 @@
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.http_client import make_http_client
+from emulator.profile import EmulatorConfig, FaultProfile
+from emulator.server import RunningEmulator
+
+StartEmulator = Callable[..., Awaitable[RunningEmulator]]
+Stats = Callable[[RunningEmulator], Awaitable[dict[str, Any]]]
+
+BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def hanging_requests(client: httpx.AsyncClient, emulator: RunningEmulator, n: int) -> None:
+    """Fire ``n`` requests that the emulator never answers, until they all time out."""
+
+    async def one() -> None:
+        with pytest.raises(httpx.TimeoutException):
+            await client.post(
+                f"{emulator.base_url}/v1/chat/completions",
+                json=BODY,
+                headers={"authorization": "Bearer k"},
+                timeout=1.0,
+            )
+
+    await asyncio.gather(*(one() for _ in range(n)))
+
+
+async def test_default_client_is_not_capped_at_aiohttp_default(
+    start_emulator: StartEmulator, stats: Stats
+) -> None:
+    # aiohttp's own default is 100 connections; every request past that would wait
+    # in the pool and time out without ever reaching the server.
+    emulator = await start_emulator(EmulatorConfig(default=FaultProfile(hang_rate=1.0)))
+    client = make_http_client()
+    try:
+        await hanging_requests(client, emulator, 150)
+    finally:
+        await client.aclose()
+    assert (await stats(emulator))["outcomes"] == {"hang": 150}
+
+
+async def test_max_connections_caps_requests_in_flight(
+    start_emulator: StartEmulator, stats: Stats
+) -> None:
+    emulator = await start_emulator(EmulatorConfig(default=FaultProfile(hang_rate=1.0)))
+    client = make_http_client(max_connections=2)
+    try:
+        await hanging_requests(client, emulator, 5)
+    finally:
+        await client.aclose()
+    assert (await stats(emulator))["outcomes"] == {"hang": 2}
+
+
+def test_rejects_non_positive_cap() -> None:
+    with pytest.raises(ValueError, match="max_connections"):
+        make_http_client(max_connections=0)

@@ -1,0 +1,320 @@
+"""The emulator's replies and our adapters' requests, checked against the official SDKs."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import orjson
+import pytest
+from anthropic.types import AssistantMessageParam, Message, UserMessageParam
+from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
+from anthropic.types.shared import ErrorResponse
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionMessage,
+    ChatCompletionSystemMessageParam,
+    ChatCompletionUserMessageParam,
+)
+from openai.types.chat.chat_completion import Choice
+from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
+from openai.types.completion_usage import CompletionUsage
+from openai.types.shared import ErrorObject
+from pydantic import BaseModel
+
+from adapters.base import ProviderRequest
+from adapters.http_client import make_http_client
+from adapters.registry import build_adapter
+from emulator.profile import EmulatorConfig, FaultProfile
+from emulator.server import RunningEmulator
+from schemas.config import ProviderConfig, WireFormat
+from schemas.events import ChatMessage, GenerationParams
+
+StartEmulator = Callable[..., Awaitable[RunningEmulator]]
+
+OPENAI_AUTH = {"authorization": "Bearer test-key"}
+ANTHROPIC_AUTH = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
+OPENAI_BODY: dict[str, Any] = {
+    "model": "gpt-emu",
+    "messages": [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "what is the capital of Portugal"},
+    ],
+    "max_tokens": 50,
+}
+ANTHROPIC_BODY: dict[str, Any] = {
+    "model": "claude-emu",
+    "max_tokens": 50,
+    "system": "be brief",
+    "messages": [{"role": "user", "content": "what is the capital of Portugal"}],
+}
+FAULT_STATUSES = [429, 500, 502, 503, 504, 529]
+
+
+def assert_known_fields(data: dict[str, Any], model: type[BaseModel]) -> None:
+    # The SDK models accept unknown keys, so validation alone would miss a typo.
+    assert set(data) <= set(model.model_fields), set(data) - set(model.model_fields)
+
+
+def assert_known_keys(data: dict[str, Any], typed_dict: type) -> None:
+    allowed = set(typed_dict.__annotations__)
+    assert set(data) <= allowed, set(data) - allowed
+
+
+def faulty(**profile: object) -> EmulatorConfig:
+    return EmulatorConfig(default=FaultProfile.model_validate(profile))
+
+
+async def test_openai_completion_matches_sdk_types(
+    start_emulator: StartEmulator, http: httpx.AsyncClient
+) -> None:
+    emulator = await start_emulator()
+    response = await http.post(
+        f"{emulator.base_url}/v1/chat/completions", json=OPENAI_BODY, headers=OPENAI_AUTH
+    )
+    assert response.status_code == 200
+    assert response.headers["x-request-id"].startswith("req_")
+    data = response.json()
+    completion = ChatCompletion.model_validate(data)
+    assert completion.id.startswith("chatcmpl-")
+    assert completion.model == "gpt-emu"
+    assert completion.choices[0].message.content
+    assert completion.usage is not None
+    assert completion.usage.total_tokens == (
+        completion.usage.prompt_tokens + completion.usage.completion_tokens
+    )
+    assert_known_fields(data, ChatCompletion)
+    assert_known_fields(data["choices"][0], Choice)
+    assert_known_fields(data["choices"][0]["message"], ChatCompletionMessage)
+    assert_known_fields(data["usage"], CompletionUsage)
+
+
+async def test_anthropic_message_matches_sdk_types(
+    start_emulator: StartEmulator, http: httpx.AsyncClient
+) -> None:
+    emulator = await start_emulator()
+    response = await http.post(
+        f"{emulator.base_url}/v1/messages", json=ANTHROPIC_BODY, headers=ANTHROPIC_AUTH
+    )
+    assert response.status_code == 200
+    assert response.headers["request-id"].startswith("req_")
+    data = response.json()
+    message = Message.model_validate(data)
+    assert message.id.startswith("msg_")
+    assert message.type == "message"
+    assert message.role == "assistant"
+    assert message.stop_reason == "end_turn"
+    assert message.content[0].type == "text"
+    assert message.usage.input_tokens > 0
+    assert_known_fields(data, Message)
+    assert_known_fields(data["usage"], type(message.usage))
+
+
+async def test_official_openai_sdk_round_trip(start_emulator: StartEmulator) -> None:
+    emulator = await start_emulator(EmulatorConfig(models={"tiny": FaultProfile(context_window=5)}))
+    client = openai.AsyncOpenAI(
+        base_url=f"{emulator.base_url}/v1", api_key="test-key", max_retries=0
+    )
+    try:
+        completion = await client.chat.completions.create(
+            model="gpt-emu",
+            messages=[{"role": "user", "content": "name three rivers"}],
+            max_tokens=4,
+            stop=["zzz"],
+        )
+        assert completion.choices[0].finish_reason == "length"
+        assert completion.usage is not None
+        assert completion.usage.completion_tokens == 4
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.chat.completions.create(
+                model="tiny", messages=[{"role": "user", "content": "word " * 30}]
+            )
+        assert caught.value.code == "context_length_exceeded"
+        assert caught.value.param == "messages"
+    finally:
+        await client.close()
+
+
+async def test_official_anthropic_sdk_round_trip(start_emulator: StartEmulator) -> None:
+    emulator = await start_emulator(faulty(error_rates={529: 1.0}))
+    client = anthropic.AsyncAnthropic(base_url=emulator.base_url, api_key="test-key", max_retries=0)
+    try:
+        with pytest.raises(anthropic.APIStatusError) as caught:
+            await client.messages.create(
+                model="claude-emu",
+                max_tokens=16,
+                messages=[{"role": "user", "content": "hello"}],
+            )
+        assert caught.value.status_code == 529
+        assert caught.value.request_id is not None
+        body = caught.value.body
+        assert isinstance(body, dict)
+        assert body["error"]["type"] == "overloaded_error"
+    finally:
+        await client.close()
+    emulator = await start_emulator()
+    client = anthropic.AsyncAnthropic(base_url=emulator.base_url, api_key="test-key", max_retries=0)
+    try:
+        message = await client.messages.create(
+            model="claude-emu",
+            max_tokens=16,
+            system="be brief",
+            stop_sequences=["never-appears"],
+            messages=[{"role": "user", "content": "hello there"}],
+        )
+        assert message.stop_reason in {"end_turn", "max_tokens"}
+        assert message.content
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("status", FAULT_STATUSES)
+async def test_openai_error_bodies_match_sdk(
+    start_emulator: StartEmulator, http: httpx.AsyncClient, status: int
+) -> None:
+    emulator = await start_emulator(faulty(error_rates={status: 1.0}))
+    response = await http.post(
+        f"{emulator.base_url}/v1/chat/completions", json=OPENAI_BODY, headers=OPENAI_AUTH
+    )
+    assert response.status_code == status
+    data = response.json()
+    assert set(data) == {"error"}
+    ErrorObject.model_validate(data["error"])
+    assert_known_fields(data["error"], ErrorObject)
+    if status == 429:
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["retry-after-ms"] == "1000"
+
+
+@pytest.mark.parametrize("status", FAULT_STATUSES)
+async def test_anthropic_error_bodies_match_sdk(
+    start_emulator: StartEmulator, http: httpx.AsyncClient, status: int
+) -> None:
+    emulator = await start_emulator(faulty(error_rates={status: 1.0}))
+    response = await http.post(
+        f"{emulator.base_url}/v1/messages", json=ANTHROPIC_BODY, headers=ANTHROPIC_AUTH
+    )
+    assert response.status_code == status
+    data = response.json()
+    parsed = ErrorResponse.model_validate(data)
+    assert parsed.request_id == response.headers["request-id"]
+    assert_known_fields(data, ErrorResponse)
+    if status == 429:
+        assert response.headers["retry-after"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status", "error_type"),
+    [
+        ("/v1/chat/completions", {}, OPENAI_BODY, 401, "invalid_request_error"),
+        ("/v1/messages", {"anthropic-version": "2023-06-01"}, ANTHROPIC_BODY, 401,
+         "authentication_error"),
+        ("/v1/chat/completions", OPENAI_AUTH, {**OPENAI_BODY, "max_tokenz": 5}, 400,
+         "invalid_request_error"),
+        ("/v1/messages", ANTHROPIC_AUTH, {**ANTHROPIC_BODY, "temperature": 0.5}, 400,
+         "invalid_request_error"),
+        ("/v1/messages", ANTHROPIC_AUTH, {k: v for k, v in ANTHROPIC_BODY.items()
+                                          if k != "max_tokens"}, 400, "invalid_request_error"),
+        ("/v1/messages", {"x-api-key": "k"}, ANTHROPIC_BODY, 400, "invalid_request_error"),
+    ],
+)  # fmt: skip
+async def test_rejections_use_vendor_error_shapes(
+    start_emulator: StartEmulator,
+    http: httpx.AsyncClient,
+    path: str,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    status: int,
+    error_type: str,
+) -> None:
+    emulator = await start_emulator()
+    response = await http.post(f"{emulator.base_url}{path}", json=body, headers=headers)
+    assert response.status_code == status
+    data = response.json()
+    if path == "/v1/messages":
+        assert ErrorResponse.model_validate(data).error.type == error_type
+    else:
+        assert ErrorObject.model_validate(data["error"]).type == error_type
+
+
+async def test_context_window_errors_match_vendors(
+    start_emulator: StartEmulator, http: httpx.AsyncClient
+) -> None:
+    emulator = await start_emulator(faulty(context_window=8))
+    long_text = "word " * 40
+    openai_reply = await http.post(
+        f"{emulator.base_url}/v1/chat/completions",
+        json={**OPENAI_BODY, "messages": [{"role": "user", "content": long_text}]},
+        headers=OPENAI_AUTH,
+    )
+    error = ErrorObject.model_validate(openai_reply.json()["error"])
+    assert (openai_reply.status_code, error.code) == (400, "context_length_exceeded")
+    anthropic_reply = await http.post(
+        f"{emulator.base_url}/v1/messages",
+        json={**ANTHROPIC_BODY, "messages": [{"role": "user", "content": long_text}]},
+        headers=ANTHROPIC_AUTH,
+    )
+    parsed = ErrorResponse.model_validate(anthropic_reply.json())
+    assert anthropic_reply.status_code == 400
+    assert parsed.error.type == "invalid_request_error"
+    assert parsed.error.message.startswith("prompt is too long")
+
+
+OPENAI_MESSAGE_PARAMS: dict[str, type] = {
+    "system": ChatCompletionSystemMessageParam,
+    "user": ChatCompletionUserMessageParam,
+    "assistant": ChatCompletionAssistantMessageParam,
+}
+ANTHROPIC_MESSAGE_PARAMS: dict[str, type] = {
+    "user": UserMessageParam,
+    "assistant": AssistantMessageParam,
+}
+
+
+@pytest.mark.parametrize("fmt", ["openai", "anthropic"])
+async def test_adapter_requests_use_only_sdk_fields(
+    start_emulator: StartEmulator, fmt: WireFormat
+) -> None:
+    emulator = await start_emulator()
+    sent: list[dict[str, Any]] = []
+
+    async def capture(request: httpx.Request) -> None:
+        sent.append(orjson.loads(request.content))
+
+    client = make_http_client()
+    client.event_hooks["request"] = [capture]
+    base_url = f"{emulator.base_url}/v1" if fmt == "openai" else emulator.base_url
+    adapter = build_adapter(fmt, ProviderConfig(format=fmt, base_url=base_url), client, "k")
+    request = ProviderRequest(
+        upstream_model="m",
+        messages=[
+            ChatMessage(role="system", content="be brief"),
+            ChatMessage(role="user", content="hi"),
+            ChatMessage(role="assistant", content="hello"),
+            ChatMessage(role="user", content="and now?"),
+        ],
+        params=GenerationParams(max_tokens=20, temperature=0.5, top_p=0.9, stop=["END"]),
+    )
+    try:
+        # The emulator rejects unknown fields, so success is itself a check.
+        await adapter.complete(request, timeout_s=5)
+    finally:
+        await client.aclose()
+
+    [body] = sent
+    if fmt == "openai":
+        assert_known_keys(body, CompletionCreateParamsNonStreaming)
+        message_params = OPENAI_MESSAGE_PARAMS
+    else:
+        assert_known_keys(body, MessageCreateParamsNonStreaming)
+        assert body["system"] == "be brief"
+        message_params = ANTHROPIC_MESSAGE_PARAMS
+    for message in body["messages"]:
+        assert_known_keys(message, message_params[message["role"]])
+    assert {"model", "messages", "max_tokens"} <= set(body)
+    if fmt == "openai":
+        assert {"temperature", "top_p", "stop"} <= set(body)
+    else:
+        assert body["stop_sequences"] == ["END"]

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from routeyard.devkafka import DevKafka
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """KAFKA_BOOTSTRAP when set, else a broker of our own for the whole session."""
+    given = os.environ.get("KAFKA_BOOTSTRAP")
+    if given:
+        yield given
+        return
+    with DevKafka() as kafka:
+        yield kafka.bootstrap
+
+
+@pytest.fixture
+def test_name(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    # Topic and group names unique per test and per run, so runs never see each other.
+    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    return f"{base}-{tmp_path.name[-6:]}-{os.getpid()}"
