@@ -41,6 +41,9 @@ def create_app(config: GatewayConfig, bootstrap: str) -> faust.App:
         topic_partitions=config.topics.partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.5,
+        # A crashed worker's partitions move to the others after this long.
+        broker_session_timeout=10,
+        broker_heartbeat_interval=2,
         key_serializer="raw",
         value_serializer="raw",
     )
