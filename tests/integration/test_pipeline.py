@@ -20,7 +20,7 @@ from tests.integration.harness import (
     request_event,
     wait_committed,
 )
-from tests.integration.traffic import sample_texts
+from routeyard.sample_traffic import sample_texts
 
 pytestmark = pytest.mark.integration
 

@@ -76,3 +76,16 @@ def test_missing_key_reported_only_for_used_providers(monkeypatch: pytest.Monkey
     ]
     monkeypatch.setenv("EMU_KEY", "k")
     assert missing_api_keys(config) == []
+
+
+def test_environment_references_expand_in_values() -> None:
+    text = MINIMAL.replace('"http://127.0.0.1:1/v1"', '"${EMU_URL:-http://127.0.0.1:9}/v1"')
+    assert str(parse_config(text, env={}).providers["emu"].base_url) == "http://127.0.0.1:9/v1"
+    got = parse_config(text, env={"EMU_URL": "http://emulator:8400"})
+    assert str(got.providers["emu"].base_url) == "http://emulator:8400/v1"
+
+
+def test_environment_reference_without_default_must_be_set() -> None:
+    text = MINIMAL.replace('"http://127.0.0.1:1/v1"', '"${EMU_URL}/v1"')
+    with pytest.raises(ConfigError, match=r"providers.emu.base_url: environment variable EMU_URL"):
+        parse_config(text, "gw.yaml", env={})

@@ -1,0 +1,217 @@
+"""A local stack for the demo and the integration tests: the emulator and workers as
+separate processes (the way users run them), driven over Kafka with plain aiokafka
+clients. Every process is started in its own session and stopped by its pid."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+
+ROUTEYARD = [sys.executable, "-m", "routeyard.cli"]
+KEYS = {"OPENAI_API_KEY": "test-openai-key", "ANTHROPIC_API_KEY": "test-anthropic-key"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], deadline_s: float, what: str) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"gave up after {deadline_s}s waiting for {what}")
+
+
+class Process:
+    """A child process in its own session, logged to a file, stopped by its pid."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **env},
+            start_new_session=True,
+        )
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 30) -> int:
+        if self.alive():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        return self.proc.returncode
+
+
+class Emulator:
+    def __init__(self, tmp: Path, profile: dict[str, Any]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        path = tmp / "emulator.yaml"
+        path.write_text(yaml.safe_dump(profile))
+        argv = [*ROUTEYARD, "emulate", "--config", str(path), "--port", str(self.port)]
+        self.process = Process("emulator", argv, tmp / "emulator.log", {})
+        wait_until(self._healthy, 30, f"emulator on {self.url}")
+
+    def _healthy(self) -> bool:
+        if not self.process.alive():
+            raise RuntimeError(f"emulator exited:\n{self.process.log_text()[-3000:]}")
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"{self.url}/_emulator/stats", timeout=5).json()
+        return data
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def derive_config(
+    base: Path, tmp: Path, emulator_url: str, name: str, **overrides: Any
+) -> Path:
+    """``base`` pointed at this emulator, with its own topics, consumer group and store."""
+    data = yaml.safe_load(base.read_text())
+    data["app_id"] = f"routeyard-{name}"
+    data["topics"] = {
+        key: f"{name}.{value}" if key != "partitions" else value
+        for key, value in data["topics"].items()
+    }
+    data["providers"]["openai"]["base_url"] = f"{emulator_url}/v1"
+    data["providers"]["anthropic"]["base_url"] = emulator_url
+    data["store"]["path"] = str(tmp / "chdb")
+    data["usage_sink"]["flush_interval_s"] = 0.2
+    for key, value in overrides.items():
+        data[key] = value
+    path = tmp / "routeyard.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+class Worker:
+    def __init__(self, tmp: Path, config: Path, bootstrap: str, tag: str = "worker") -> None:
+        argv = [*ROUTEYARD, "worker", "--config", str(config), "--bootstrap", bootstrap]
+        self.process = Process(tag, argv, tmp / f"{tag}.log", KEYS)
+        wait_until(self._ready, 90, f"{tag} to join its group")
+
+    def _ready(self) -> bool:
+        if not self.process.alive():
+            raise RuntimeError(f"worker exited:\n{self.process.log_text()[-3000:]}")
+        return "Worker ready" in self.process.log_text()
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        return self.process.stop(sig)
+
+
+def request_event(request_id: str, text: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "tenant": extra.pop("tenant", "acme"),
+        "messages": [{"role": "user", "content": text}],
+        **extra,
+    }
+
+
+async def publish(bootstrap: str, topic: str, items: Iterable[tuple[str | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        batch = [
+            await producer.send(topic, value, key=key.encode() if key else None)
+            for key, value in items
+        ]
+        await asyncio.gather(*batch)
+    finally:
+        await producer.stop()
+
+
+async def collect(
+    bootstrap: str,
+    topics: list[str],
+    done: Callable[[dict[str, list[dict[str, Any]]]], bool],
+    deadline_s: float,
+) -> dict[str, list[dict[str, Any]]]:
+    """Read the topics from the beginning until ``done`` holds or the deadline passes."""
+    got: dict[str, list[dict[str, Any]]] = {t: [] for t in topics}
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    try:
+        end = time.monotonic() + deadline_s
+        while not done(got):
+            left = end - time.monotonic()
+            if left <= 0:
+                counts = {t: len(v) for t, v in got.items()}
+                raise TimeoutError(f"after {deadline_s}s only got {counts}")
+            batches = await consumer.getmany(timeout_ms=int(min(left, 0.5) * 1000))
+            for tp, messages in batches.items():
+                got[tp.topic].extend(orjson.loads(m.value) for m in messages)
+    finally:
+        await consumer.stop()
+    return got
+
+
+async def wait_committed(
+    bootstrap: str, group: str, topic: str, partitions: int, deadline_s: float
+) -> None:
+    """Until the group's committed offsets reach the end of every partition of ``topic``.
+
+    The usage sink commits only after its insert succeeded, so this is the moment every
+    usage event so far is in the store.
+    """
+    from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await probe.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        end = time.monotonic() + deadline_s
+        while True:
+            ends = await probe.end_offsets(tps)
+            committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+            behind = {
+                tp.partition: ends[tp] - (committed[tp].offset if tp in committed else 0)
+                for tp in tps
+                if ends[tp] > (committed[tp].offset if tp in committed else 0)
+            }
+            if not behind:
+                return
+            if time.monotonic() > end:
+                raise TimeoutError(f"group {group} still behind on {topic}: {behind}")
+            await asyncio.sleep(0.1)
+    finally:
+        await probe.stop()
+        await admin.close()
