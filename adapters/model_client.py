@@ -34,7 +34,10 @@ class ModelClient:
         self._config = config
         self._adapters: dict[str, ChatAdapter] = {
             name: build_adapter(
-                name, provider, http, env.get(provider.api_key_env) if provider.api_key_env else None
+                name,
+                provider,
+                http,
+                env.get(provider.api_key_env) if provider.api_key_env else None,
             )
             for name, provider in config.providers.items()
         }

@@ -30,6 +30,7 @@ _ALLOWED = frozenset(
 _ROLES = frozenset({"user", "assistant", "system"})
 
 _STATUS_ERRORS: dict[int, tuple[str, str]] = {
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
     429: ("rate_limit_error", "This request would exceed the rate limit for your organization. "
           "Please try again later."),
     500: ("api_error", "Internal server error"),

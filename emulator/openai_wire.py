@@ -30,6 +30,7 @@ _ROLES = frozenset({"system", "developer", "user", "assistant"})
 _MAX_STOP = 4
 
 _STATUS_ERRORS: dict[int, tuple[str, str, str | None]] = {
+    413: ("invalid_request_error", "Request body too large.", "request_too_large"),
     429: ("requests", "Rate limit reached for requests. Please try again later.",
           "rate_limit_exceeded"),
     500: ("server_error", "The server had an error while processing your request. "

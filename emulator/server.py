@@ -29,6 +29,9 @@ _SHUTDOWN_TIMEOUT_S = 5.0
 # Load runs open a thousand connections at once; aiohttp's default listen backlog of
 # 128 drops the excess SYNs, which then wait a second for retransmission.
 _LISTEN_BACKLOG = 4096
+# Anthropic's documented request size limit; aiohttp's own default is only 1 MiB,
+# smaller than a prompt that fills a large context window.
+_MAX_BODY_BYTES = 32 * 1024 * 1024
 # Offsets the id stream from the fault stream so adding an id never shifts a fault.
 _ID_SEED_SALT = 0x5EED
 
@@ -57,7 +60,7 @@ _ID_PREFIX = {"openai": "chatcmpl-", "anthropic": "msg_"}
 
 
 def create_app(config: EmulatorConfig) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=_MAX_BODY_BYTES)
     state = _State(config)
     app[_STATE] = state
 
@@ -140,7 +143,11 @@ def _chat_handler(wire: Wire) -> Callable[[web.Request], Awaitable[web.Response]
 async def _handle_chat(request: web.Request, wire: Wire) -> web.Response:
     state = request.app[_STATE]
     request_id = state.new_id("req_")
-    body = _decode(await request.read())
+    try:
+        body = _decode(await request.read())
+    except web.HTTPRequestEntityTooLarge:
+        state.stats.record(wire.name, UNKNOWN_MODEL, "too_large")
+        return _error(wire, wire.status_error(413), request_id)
     model = _model_of(body)
     try:
         wire.check_headers(request.headers)

@@ -34,7 +34,7 @@ from routeyard.sample_traffic import sample_texts
 
 WORKDIR = Path(".routeyard/demo")
 EMULATOR_PROFILE = Path("config/emulator.example.yaml")
-MALFORMED = [
+MALFORMED: list[tuple[str | None, bytes]] = [
     (None, b"<xml>not json</xml>"),
     ("demo-bad-schema", orjson.dumps({"request_id": "demo-bad-schema", "tenant": "acme"})),
     ("demo-bad-route", orjson.dumps(request_event("demo-bad-route", "hi", route="gold"))),
@@ -60,7 +60,9 @@ def _summary(
     for (route, model), n in sorted(Counter((r["route"], r["model"]) for r in responses).items()):
         lines.append(f"  {route:<8} -> {model:<14} {n:>5}")
     retried = Counter(r["attempts"] for r in responses)
-    lines.append("attempts per response: " + ", ".join(f"{k}: {v}" for k, v in sorted(retried.items())))
+    lines.append(
+        "attempts per response: " + ", ".join(f"{k}: {v}" for k, v in sorted(retried.items()))
+    )
     lines.append("dead letters by reason:")
     for reason, n in sorted(Counter(d["reason"] for d in letters).items()):
         lines.append(f"  {reason:<20} {n:>5}")
@@ -77,7 +79,7 @@ async def _drive(
     bootstrap: str, topics: dict[str, str], group: str, n: int
 ) -> tuple[list[str], dict[str, list[dict[str, Any]]], float]:
     ids = [f"demo-{i}" for i in range(n)]
-    events = [
+    events: list[tuple[str | None, bytes]] = [
         (rid, orjson.dumps(request_event(rid, text, tenant=f"tenant-{i % 3}")))
         for i, (rid, text) in enumerate(zip(ids, sample_texts(n), strict=True))
     ]

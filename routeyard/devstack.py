@@ -20,7 +20,6 @@ import orjson
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-
 ROUTEYARD = [sys.executable, "-m", "routeyard.cli"]
 KEYS = {"OPENAI_API_KEY": "test-openai-key", "ANTHROPIC_API_KEY": "test-anthropic-key"}
 
@@ -48,7 +47,10 @@ class Process:
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            argv, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **env},
+            argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
             start_new_session=True,
         )
 
@@ -96,9 +98,7 @@ class Emulator:
         self.process.stop()
 
 
-def derive_config(
-    base: Path, tmp: Path, emulator_url: str, name: str, **overrides: Any
-) -> Path:
+def derive_config(base: Path, tmp: Path, emulator_url: str, name: str, **overrides: Any) -> Path:
     """``base`` pointed at this emulator, with its own topics, consumer group and store."""
     data = yaml.safe_load(base.read_text())
     data["app_id"] = f"routeyard-{name}"

@@ -36,9 +36,7 @@ def format_report(rows: list[dict[str, Any]]) -> str:
     widths = [max(len(r[i]) for r in table) for i in range(len(_COLUMNS))]
     lines = []
     for r in table:
-        cells = [
-            f"{c:{align}{w}}" for c, (_, _, align), w in zip(r, _COLUMNS, widths, strict=True)
-        ]
+        cells = [f"{c:{align}{w}}" for c, (_, _, align), w in zip(r, _COLUMNS, widths, strict=True)]
         lines.append("  ".join(cells))
     total = sum(Decimal(str(row["cost_usd"])) for row in rows)
     lines.append(f"total cost: ${total:.6f} over {sum(int(r['attempts']) for r in rows)} attempts")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import faust
 
@@ -47,8 +46,9 @@ def create_app(config: GatewayConfig, bootstrap: str) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-    topics: dict[str, faust.TopicT[Any, Any]] = {
-        name: app.topic(name, key_type=bytes, value_type=bytes) for name in topic_names(config.topics)
+    topics: dict[str, faust.TopicT] = {
+        name: app.topic(name, key_type=bytes, value_type=bytes)
+        for name in topic_names(config.topics)
     }
     names = config.topics
     publisher = Publisher(topics)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from adapters.errors import ProviderError
 from adapters.model_client import ModelClient
 from policy.retry import GiveUp, decide
+from schemas.base import utcnow
 from schemas.config import GatewayConfig, RetryPolicyConfig
 from schemas.events import (
     DeadLetter,
@@ -26,7 +27,6 @@ from schemas.events import (
     TokenUsage,
     UsageEvent,
 )
-from schemas.base import utcnow
 from streams.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,9 @@ class Dispatcher:
                 attempts=ev.attempt,
                 last_error=error.to_error_info(),
             )
-            await self.publisher.send_all((self.topics.usage, usage, key), (self.topics.dlq, letter, key))
+            await self.publisher.send_all(
+                (self.topics.usage, usage, key), (self.topics.dlq, letter, key)
+            )
             return
         nxt = decision.next_event
         if decision.delay_s <= 0:
@@ -162,4 +164,6 @@ class Dispatcher:
             due_at=utcnow() + timedelta(seconds=decision.delay_s),
             last_error=error.to_error_info(),
         )
-        await self.publisher.send_all((self.topics.usage, usage, key), (self.topics.retry, retry, key))
+        await self.publisher.send_all(
+            (self.topics.usage, usage, key), (self.topics.retry, retry, key)
+        )

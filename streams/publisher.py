@@ -7,7 +7,6 @@ every send here bypasses faust's attachment buffer (``force=True``) and awaits d
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import faust
 
@@ -15,7 +14,7 @@ from schemas.base import Event
 
 
 class Publisher:
-    def __init__(self, topics: dict[str, faust.TopicT[Any, Any]]) -> None:
+    def __init__(self, topics: dict[str, faust.TopicT]) -> None:
         self._topics = topics
 
     async def send(self, topic: str, event: Event, key: str | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -30,9 +32,8 @@ async def ensure_topics(bootstrap: str, topics: TopicsConfig) -> None:
             if name not in existing
         ]
         if wanted:
-            try:
+            # Another worker may create them between our list and our create.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another worker created them between our list and create
     finally:
         await admin.close()

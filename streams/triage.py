@@ -94,7 +94,9 @@ def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcom
     try:
         request = LLMRequest.from_bytes(raw)
     except ValidationError as exc:
-        return _reject_unparsed(raw, "schema_invalid", f"request fails the schema: {_describe(exc)}")
+        return _reject_unparsed(
+            raw, "schema_invalid", f"request fails the schema: {_describe(exc)}"
+        )
 
     if recent.seen_before(request.request_id):
         return Duplicate(request.request_id)

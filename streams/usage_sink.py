@@ -9,6 +9,7 @@ nothing is lost and memory stays bounded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,10 +48,8 @@ class UsageBatcher:
     async def run(self) -> None:
         """Flush forever: when a batch fills up or the interval passes."""
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), self.settings.flush_interval_s)
-            except TimeoutError:
-                pass
             self._full.clear()
             if self._pending:
                 batch = self._pending[: self.settings.batch_size]
@@ -85,11 +84,20 @@ class UsageBatcher:
                 break
             except StoreUnavailable as exc:
                 if max_tries is not None and tries >= max_tries:
-                    log.error("usage insert of %d rows failed %d times; they stay on the topic"
-                              " and are replayed at the next start: %s", len(events), tries, exc)
+                    log.error(
+                        "usage insert of %d rows failed %d times; they stay on the topic"
+                        " and are replayed at the next start: %s",
+                        len(events),
+                        tries,
+                        exc,
+                    )
                     return False
-                log.warning("usage insert of %d rows failed, retrying in %.1fs: %s",
-                            len(events), backoff, exc)
+                log.warning(
+                    "usage insert of %d rows failed, retrying in %.1fs: %s",
+                    len(events),
+                    backoff,
+                    exc,
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
         self.inserted_rows += len(events)

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
 
 from faust.types import EventT, StreamT
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[bytes], Awaitable[None]]
+Handler = Callable[[bytes], Coroutine[Any, Any, None]]
 
 
 async def run_windowed(stream: StreamT[Any], handle: Handler, max_in_flight: int) -> None:
     """Run ``handle`` on every event's raw value with up to ``max_in_flight`` unacked."""
-    manual = stream.noack()
+    # StreamT does not declare noack(); every stream faust hands an agent has it.
+    manual = cast(Any, stream).noack()
     window: asyncio.Queue[tuple[EventT[Any], asyncio.Task[None]]] = asyncio.Queue(
         maxsize=max_in_flight
     )

@@ -287,3 +287,27 @@ async def test_healthz(start_emulator: StartEmulator, http: httpx.AsyncClient) -
     emulator = await start_emulator()
     response = await http.get(f"{emulator.base_url}/healthz")
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_large_prompts_reach_the_context_window_check(
+    start_emulator: StartEmulator, http: httpx.AsyncClient
+) -> None:
+    # 2 MB is past aiohttp's default body limit but well inside Anthropic's 32 MB.
+    emulator = await start_emulator()
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    payload = body(text="x" * 2_000_000, max_tokens=10)
+    response = await http.post(f"{emulator.base_url}/v1/messages", json=payload, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("prompt is too long")
+
+
+async def test_oversized_body_gets_request_too_large(
+    start_emulator: StartEmulator, http: httpx.AsyncClient
+) -> None:
+    emulator = await start_emulator()
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    payload = body(text="x" * (33 * 1024 * 1024), max_tokens=10)
+    response = await http.post(f"{emulator.base_url}/v1/messages", json=payload, headers=headers)
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "request_too_large"
+    assert (await stats(http, emulator))["outcomes"] == {"too_large": 1}

@@ -10,7 +10,14 @@ import orjson
 import pytest
 import yaml
 
-from tests.integration.harness import Emulator, Worker, collect, gateway_config, publish, request_event
+from tests.integration.harness import (
+    Emulator,
+    Worker,
+    collect,
+    gateway_config,
+    publish,
+    request_event,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from routeyard.devkafka import DevKafka
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("java") is None, reason="needs a JDK 17+ on PATH"),
-]
+pytestmark = pytest.mark.integration
 
 
 def _alive(pid: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -66,7 +67,12 @@ async def test_flaky_primary_every_request_ends_once(
     ids = [f"flaky-{i}" for i in range(300)]
     try:
         events = [
-            (rid, orjson.dumps(request_event(rid, "hello there", **({"route": "solo"} if i % 3 == 0 else {}))))
+            (
+                rid,
+                orjson.dumps(
+                    request_event(rid, "hello there", **({"route": "solo"} if i % 3 == 0 else {}))
+                ),
+            )
             for i, rid in enumerate(ids)
         ]
         await publish(kafka_bootstrap, topics["requests"], events)
@@ -116,7 +122,7 @@ async def test_flaky_primary_every_request_ends_once(
         by_request.setdefault(row["request_id"], []).append(row)
     gaps = []
     for attempts in by_request.values():
-        for prev, nxt in zip(attempts, attempts[1:], strict=False):
+        for prev, nxt in itertools.pairwise(attempts):
             if prev["error_kind"] == "rate_limited" and prev["model"] == nxt["model"]:
                 ended = _parse_time(prev["started"]) + timedelta(milliseconds=prev["latency_ms"])
                 gaps.append((_parse_time(nxt["started"]) - ended).total_seconds())

@@ -9,7 +9,14 @@ import orjson
 import pytest
 import yaml
 
-from tests.integration.harness import Emulator, Worker, collect, gateway_config, publish, request_event
+from tests.integration.harness import (
+    Emulator,
+    Worker,
+    collect,
+    gateway_config,
+    publish,
+    request_event,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +30,10 @@ async def test_malformed_input_is_dead_lettered_and_traffic_continues(
     worker = Worker(tmp_path, config, kafka_bootstrap)
     bad: list[tuple[str | None, bytes]] = [
         (None, b"this is { not json"),
-        ("bad-schema", orjson.dumps({"request_id": "bad-schema", "tenant": "acme", "messages": "hi"})),
+        (
+            "bad-schema",
+            orjson.dumps({"request_id": "bad-schema", "tenant": "acme", "messages": "hi"}),
+        ),
         ("bad-route", orjson.dumps(request_event("bad-route", "hello", route="platinum"))),
     ]
     good = [(f"ok-{i}", orjson.dumps(request_event(f"ok-{i}", "hello"))) for i in range(60)]

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from adapters.store import UsageStore, open_backend
+from routeyard.sample_traffic import sample_texts
 from tests.integration.harness import (
     Emulator,
     Worker,
@@ -20,7 +21,6 @@ from tests.integration.harness import (
     request_event,
     wait_committed,
 )
-from routeyard.sample_traffic import sample_texts
 
 pytestmark = pytest.mark.integration
 

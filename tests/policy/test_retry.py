@@ -35,7 +35,9 @@ def test_rate_limit_retries_same_model_after_retry_after(
     config: GatewayConfig, make_request: MakeRequest
 ) -> None:
     policy = config.route("default").retry  # type: ignore[union-attr]
-    d = decide(RateLimited("slow down", provider="a", retry_after_s=2.5), _event(make_request), policy)
+    d = decide(
+        RateLimited("slow down", provider="a", retry_after_s=2.5), _event(make_request), policy
+    )
     assert isinstance(d, RetryAttempt)
     assert d.delay_s == 2.5
     assert (d.next_event.model, d.next_event.attempt, d.next_event.model_attempt) == ("small", 2, 2)
@@ -52,7 +54,9 @@ def test_second_failure_falls_back_immediately(
     assert (d.next_event.model, d.next_event.attempt, d.next_event.model_attempt) == ("big", 3, 1)
 
 
-def test_backoff_without_retry_after_grows(config: GatewayConfig, make_request: MakeRequest) -> None:
+def test_backoff_without_retry_after_grows(
+    config: GatewayConfig, make_request: MakeRequest
+) -> None:
     policy = config.route("default").retry  # type: ignore[union-attr]
     d = decide(ProviderTimeout("late", provider="a"), _event(make_request), policy)
     assert isinstance(d, RetryAttempt) and d.delay_s == backoff_s(policy, 1) == 0.5
@@ -81,7 +85,10 @@ def test_model_specific_errors_fall_back_then_give_up(
     config: GatewayConfig, make_request: MakeRequest
 ) -> None:
     policy = config.route("default").retry  # type: ignore[union-attr]
-    for error in (ContextWindowExceeded("long", provider="a"), AuthenticationFailed("k", provider="a")):
+    for error in (
+        ContextWindowExceeded("long", provider="a"),
+        AuthenticationFailed("k", provider="a"),
+    ):
         d = decide(error, _event(make_request), policy)
         assert isinstance(d, RetryAttempt) and d.next_event.model == "big"
         g = decide(error, _event(make_request, candidate_index=1), policy)

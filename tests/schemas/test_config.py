@@ -60,9 +60,12 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_missing_key_reported_only_for_used_providers(monkeypatch: pytest.MonkeyPatch) -> None:
-    text = MINIMAL + """
+    text = (
+        MINIMAL
+        + """
   - {name: spare, primary: small}
 """
+    )
     text = text.replace(
         "models:",
         '  unused: {format: anthropic, base_url: "http://127.0.0.1:2", api_key_env: UNUSED_KEY}\n'

@@ -60,4 +60,4 @@ def test_usage_cost_travels_as_exact_decimal_string() -> None:
 
 def test_dead_letter_requires_known_reason() -> None:
     with pytest.raises(ValidationError):
-        DeadLetter(stage="triage", reason="because", detail="x")  # type: ignore[arg-type]
+        DeadLetter.model_validate({"stage": "triage", "reason": "because", "detail": "x"})
