@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from schemas.config import TopicsConfig
+from schemas.config_loader import parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -70,6 +71,20 @@ def test_worker_env(services: dict[str, Any]) -> None:
     env = _env(services["worker"])
     assert env["KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env["CLICKHOUSE_URL"].startswith("http://")
+
+
+def test_worker_config_resolves_to_the_compose_services(services: dict[str, Any]) -> None:
+    """The config the worker container runs, read with the worker's environment."""
+    command = services["worker"]["command"]
+    in_image = Path(command[command.index("--config") + 1])
+    local = ROOT / in_image.relative_to("/app")
+    env = _env(services["worker"])
+    config = parse_config(local.read_text(), str(local), env=env)
+    emulator_port = services["emulator"]["command"][-1]
+    for name, provider in config.providers.items():
+        assert provider.base_url.host == "emulator", name
+        assert str(provider.base_url.port) == emulator_port, name
+        assert provider.api_key_env in env, f"{name}: {provider.api_key_env} not in worker env"
 
 
 def test_kafka_image_matches_dev_broker(services: dict[str, Any]) -> None:
