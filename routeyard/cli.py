@@ -85,13 +85,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_kafka(args: argparse.Namespace) -> int:
-    from routeyard import devkafka
+    from routeyard import kafka_daemon
 
     state = STATE_DIR / "kafka"
     if args.action == "start":
-        print(devkafka.main_start(state))
+        print(kafka_daemon.main_start(state))
     else:
-        devkafka.main_stop(state)
+        kafka_daemon.main_stop(state)
     return 0
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -37,7 +35,7 @@ _SERVER_JAR_GLOB = "kafka_2.13-*.jar"
 # Written only after Maven succeeds, so an interrupted fetch is redone; it holds the
 # pom's digest so editing the Kafka version refetches too.
 _MARKER = ".fetched"
-_PROPERTIES = "server.properties"
+PROPERTIES_FILE = "server.properties"
 _LOG_CONFIG = "log4j2.properties"
 _SERVER_LOG = "server.log"
 _CONSOLE_LOG = "console.log"
@@ -138,7 +136,7 @@ class DevKafka:
 
     @property
     def properties_path(self) -> Path:
-        return self.data_dir / _PROPERTIES
+        return self.data_dir / PROPERTIES_FILE
 
     def start(self) -> Self:
         """Fetch jars if needed, launch the JVM and block until the broker answers metadata.
@@ -166,7 +164,7 @@ class DevKafka:
 
     def _launch(self, java: str, libs: Path, data: Path) -> None:
         port, controller_port = _free_ports(2)
-        (data / _PROPERTIES).write_text(_server_properties(data, port, controller_port))
+        (data / PROPERTIES_FILE).write_text(_server_properties(data, port, controller_port))
         (data / _LOG_CONFIG).write_text(_log4j2_properties(data / _SERVER_LOG))
         jvm = [
             java,
@@ -181,7 +179,7 @@ class DevKafka:
             _format_storage(jvm, data)
         with (data / _CONSOLE_LOG).open("ab") as console:
             self._proc = subprocess.Popen(
-                [*jvm, "kafka.Kafka", str(data / _PROPERTIES)],
+                [*jvm, "kafka.Kafka", str(data / PROPERTIES_FILE)],
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
@@ -274,93 +272,6 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
         raise DevKafkaError("creating topics failed: " + "; ".join(failures))
 
 
-def main_start(state_dir: Path) -> str:
-    """Start a detached broker for the demo, or reuse the one already recorded; return it.
-
-    ``state_dir`` (e.g. ``.routeyard/kafka``) receives ``pid``, ``bootstrap`` and ``data/``.
-    """
-    recorded = _recorded_broker(state_dir)
-    if recorded is not None:
-        return recorded[1]
-    _clear_state(state_dir)
-    kafka = DevKafka(state_dir / "data", detached=True)
-    kafka.start()
-    (state_dir / "bootstrap").write_text(kafka.bootstrap + "\n")
-    (state_dir / "pid").write_text(f"{kafka.pid}\n")
-    return kafka.bootstrap
-
-
-def main_stop(state_dir: Path) -> None:
-    """Stop the broker ``main_start`` recorded in ``state_dir`` and remove its state."""
-    recorded = _recorded_broker(state_dir)
-    if recorded is not None:
-        pid = recorded[0]
-        marker = _properties_marker(state_dir)
-        _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + _STOP_GRACE_S
-        while _is_our_broker(pid, marker) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _is_our_broker(pid, marker):
-            _signal(pid, signal.SIGKILL)
-    _clear_state(state_dir)
-    with contextlib.suppress(OSError):
-        state_dir.rmdir()  # only if nothing else lives there
-
-
-def _recorded_broker(state_dir: Path) -> tuple[int, str] | None:
-    """The (pid, bootstrap) in ``state_dir`` if that pid is still our broker, else None."""
-    try:
-        pid = int((state_dir / "pid").read_text().strip())
-        bootstrap = (state_dir / "bootstrap").read_text().strip()
-    except (OSError, ValueError):
-        return None
-    # The pid may have been reused by an unrelated process since it was recorded.
-    if _is_our_broker(pid, _properties_marker(state_dir)):
-        return pid, bootstrap
-    return None
-
-
-def _properties_marker(state_dir: Path) -> str:
-    # The broker's argv names this file, which ties the pid to this state dir.
-    return str((state_dir / "data" / _PROPERTIES).resolve())
-
-
-def _clear_state(state_dir: Path) -> None:
-    # Only our own entries: state_dir may be shared with other tools' files.
-    for name in ("pid", "bootstrap"):
-        (state_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(state_dir / "data", ignore_errors=True)
-    state_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    # It may exit on its own between our check and the signal.
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
-def _is_our_broker(pid: int, properties_path: str) -> bool:
-    args = _cmdline(pid)
-    return args is not None and "kafka.Kafka" in args and properties_path in args
-
-
-def _cmdline(pid: int) -> list[str] | None:
-    """The argv of a live process, or None if it is gone (zombies count as gone)."""
-    proc = Path(f"/proc/{pid}/cmdline")
-    if Path("/proc/self").exists():
-        try:
-            raw = proc.read_bytes()
-        except OSError:
-            return None
-        return raw.decode(errors="replace").split("\0")[:-1] or None
-    # No procfs (macOS): `ps` prints nothing for a missing pid.
-    result = subprocess.run(
-        ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
-    )
-    text = result.stdout.strip()
-    return text.split() if result.returncode == 0 and text and "<defunct>" not in text else None
-
-
 async def _poll_ready(bootstrap: str, proc: subprocess.Popen[bytes], deadline: float) -> bool:
     """Poll until the broker lists itself in a metadata response, it dies, or time runs out."""
     host, port = bootstrap.rsplit(":", 1)
@@ -418,7 +329,7 @@ def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
 
 def _format_storage(jvm: list[str], data: Path) -> None:
     cmd = [*jvm, "kafka.tools.StorageTool", "format", "-t", _cluster_id()]
-    cmd += ["-c", str(data / _PROPERTIES)]
+    cmd += ["-c", str(data / PROPERTIES_FILE)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if result.returncode != 0:
         output = _tail_text(result.stdout + result.stderr, 40)
