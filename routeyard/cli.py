@@ -143,9 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    from adapters.store import StoreUnavailable
+
     try:
         return int(args.func(args))
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, StoreUnavailable) as exc:
         print(f"routeyard: {exc}", file=sys.stderr)
         return 2
 

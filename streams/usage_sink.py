@@ -37,6 +37,7 @@ class UsageBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-store")
         self._schema_ready = False
         self.inserted_rows = 0
+        self.failed_inserts = 0
 
     async def add(self, event: UsageEvent) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -83,6 +84,7 @@ class UsageBatcher:
                 await loop.run_in_executor(self._executor, self._insert, events)
                 break
             except StoreUnavailable as exc:
+                self.failed_inserts += 1
                 if max_tries is not None and tries >= max_tries:
                     log.error(
                         "usage insert of %d rows failed %d times; they stay on the topic"

@@ -1,0 +1,79 @@
+"""The routeyard command as users run it: exit codes and messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+
+from adapters.store import UsageStore, open_backend
+from schemas.events import UsageEvent
+from tests.paths import EXAMPLE_CONFIG
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "routeyard.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def test_worker_refuses_an_invalid_config_naming_the_field(tmp_path: Path) -> None:
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data["routes"][0]["primary"] = "gpt-9"
+    data["dispatch"]["max_in_flight"] = 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    result = _run("worker", "--config", str(bad))
+    assert result.returncode == 2
+    assert str(bad) in result.stderr
+    assert "dispatch.max_in_flight" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_worker_names_the_missing_key_variable() -> None:
+    result = _run("worker", "--config", str(EXAMPLE_CONFIG), env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2
+    assert "OPENAI_API_KEY" in result.stderr and "ANTHROPIC_API_KEY" in result.stderr
+
+
+def test_report_prints_the_store(tmp_path: Path) -> None:
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data["store"]["path"] = str(tmp_path / "chdb")
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump(data))
+    store = UsageStore(open_backend(tmp_path / "chdb"), "routeyard")
+    store.ensure_schema()
+    store.insert(
+        [
+            UsageEvent(
+                request_id=f"r{i}",
+                attempt=1,
+                tenant="acme",
+                route="default",
+                model="gpt-4o-mini",
+                provider="openai",
+                upstream_model="gpt-4o-mini",
+                outcome="success",
+                input_tokens=100,
+                output_tokens=50,
+                cost_usd=Decimal("0.000045"),
+                latency_ms=120.0,
+            )
+            for i in range(4)
+        ]
+    )
+    store.backend.close()
+    result = _run("report", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()[:2]
+    assert header.split()[:3] == ["model", "attempts", "ok"]
+    assert row.split()[:3] == ["gpt-4o-mini", "4", "4"]
+    assert "total cost: $0.000180" in result.stdout
