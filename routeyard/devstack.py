@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -42,6 +42,8 @@ def wait_until(check: Callable[[], bool], deadline_s: float, what: str) -> None:
 class Process:
     """A child process in its own session, logged to a file, stopped by its pid."""
 
+    live: ClassVar[set[Process]] = set()
+
     def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
         self.name = name
         self.log_path = log_path
@@ -53,6 +55,7 @@ class Process:
             env={**os.environ, **env},
             start_new_session=True,
         )
+        Process.live.add(self)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -69,7 +72,14 @@ class Process:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log.close()
+        Process.live.discard(self)
         return self.proc.returncode
+
+
+def stop_all() -> None:
+    """Stop every process this module started that is still running (a safety net)."""
+    for process in list(Process.live):
+        process.stop(timeout_s=10)
 
 
 class Emulator:

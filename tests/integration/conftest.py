@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from routeyard.devkafka import DevKafka
+from routeyard.devstack import stop_all
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +27,10 @@ def test_name(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     # Topic and group names unique per test and per run, so runs never see each other.
     base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
     return f"{base}-{tmp_path.name[-6:]}-{os.getpid()}"
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left_behind() -> Iterator[None]:
+    # Tests stop what they start; this catches what a failed assertion skipped.
+    yield
+    stop_all()
