@@ -15,6 +15,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.base import ProviderRequest, ProviderResult
+from adapters.capabilities import Capabilities
 from adapters.errors import (
     AuthenticationFailed,
     ContentFiltered,
@@ -105,6 +106,8 @@ class AnthropicMessagesAdapter:
         self, provider: str, base_url: str, client: httpx.AsyncClient, api_key: str | None
     ) -> None:
         self.provider = provider
+        # The Messages API has no temperature or top_p (see the module docstring).
+        self.capabilities = Capabilities(frozenset({"system_prompt", "stop"}), streaming=True)
         self._url = base_url.rstrip("/") + "/v1/messages"
         self._client = client
         self._headers = {"anthropic-version": API_VERSION}
@@ -189,7 +192,7 @@ def build_payload(request: ProviderRequest) -> dict[str, object]:
     the top-level ``system`` field, joined in order. That loses where a mid-dialogue
     system message sat, which the API cannot express anyway.
     """
-    system = [m.content for m in request.messages if m.role == "system"]
+    system = [m.text for m in request.messages if m.role == "system"]
     params = request.params
     payload: dict[str, object] = {
         "model": request.upstream_model,

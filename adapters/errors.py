@@ -23,9 +23,12 @@ ContentFiltered            content_filtered       no         the provider's safe
 AuthenticationFailed       authentication_failed  no         401/403, or an account-level
                                                              refusal (billing, quota)
 InvalidRequest             invalid_request        no         any other 4xx
+UnsupportedFeature         unsupported_feature    no (1)     checked before the call: the
+  (an InvalidRequest)                                        request needs a feature this
+                                                             provider's format lacks
 =========================  =====================  =========  ==============================
 
-(1) Not on the same model: a fallback with a larger window may still succeed.
+(1) Not on the same model: a fallback (a larger window, another format) may succeed.
 """
 
 from __future__ import annotations
@@ -115,6 +118,11 @@ class InvalidRequest(ProviderError):
     retryable = False
 
 
+class UnsupportedFeature(InvalidRequest):
+    kind = "unsupported_feature"
+    retryable = False
+
+
 ALL_ERRORS: tuple[type[ProviderError], ...] = (
     RateLimited,
     ProviderTimeout,
@@ -125,4 +133,5 @@ ALL_ERRORS: tuple[type[ProviderError], ...] = (
     ContentFiltered,
     AuthenticationFailed,
     InvalidRequest,
+    UnsupportedFeature,
 )

@@ -10,6 +10,8 @@ from decimal import Decimal
 import httpx
 
 from adapters.base import ChatAdapter, ProviderRequest, ProviderResult
+from adapters.capabilities import check_supported
+from adapters.credentials import credentials_for
 from adapters.registry import build_adapter
 from policy.pricing import cost_usd
 from schemas.config import GatewayConfig, ModelConfig
@@ -33,12 +35,7 @@ class ModelClient:
     ) -> None:
         self._config = config
         self._adapters: dict[str, ChatAdapter] = {
-            name: build_adapter(
-                name,
-                provider,
-                http,
-                env.get(provider.api_key_env) if provider.api_key_env else None,
-            )
+            name: build_adapter(name, provider, http, credentials_for(provider, env))
             for name, provider in config.providers.items()
         }
 
@@ -50,7 +47,16 @@ class ModelClient:
         provider = self._config.providers[model.provider]
         adapter = self._adapters[model.provider]
         call = ProviderRequest(
-            upstream_model=model.upstream, messages=request.messages, params=request.params
+            upstream_model=model.upstream,
+            messages=request.messages,
+            params=request.params,
+            tools=request.tools,
+            tool_choice=request.tool_choice,
+            response_format=request.response_format,
         )
+        check_supported(call, adapter.capabilities, model.provider)
         result = await adapter.complete(call, timeout_s=provider.timeout_s)
-        return ModelCall(result, cost_usd(model, result.input_tokens, result.output_tokens))
+        cost = cost_usd(
+            model, result.input_tokens, result.output_tokens, result.cached_input_tokens
+        )
+        return ModelCall(result, cost)

@@ -11,6 +11,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.base import ProviderRequest, ProviderResult
+from adapters.capabilities import Capabilities
 from adapters.errors import (
     AuthenticationFailed,
     ContentFiltered,
@@ -88,6 +89,10 @@ class OpenAICompatAdapter:
         self, provider: str, base_url: str, client: httpx.AsyncClient, api_key: str | None
     ) -> None:
         self.provider = provider
+        # Text only until the tools/images/JSON mapping lands.
+        self.capabilities = Capabilities(
+            frozenset({"system_prompt", "temperature", "top_p", "stop"}), streaming=True
+        )
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._client = client
         self._headers = {"authorization": f"Bearer {api_key}"} if api_key else {}

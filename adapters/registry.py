@@ -6,21 +6,25 @@ import httpx
 
 from adapters.anthropic_messages import AnthropicMessagesAdapter
 from adapters.base import ChatAdapter
+from adapters.credentials import Credentials
 from adapters.openai_compat import OpenAICompatAdapter
 from schemas.config import ProviderConfig
 
 
 def build_adapter(
-    name: str, config: ProviderConfig, client: httpx.AsyncClient, api_key: str | None
+    name: str, config: ProviderConfig, client: httpx.AsyncClient, credentials: Credentials
 ) -> ChatAdapter:
     """The adapter for ``config.format``, sending through the shared ``client``.
 
-    ``api_key`` None sends no credentials; the provider's 401 then surfaces as
+    Missing credentials send none; the provider's 401 then surfaces as
     :class:`adapters.errors.AuthenticationFailed` on the first call.
     """
-    base_url = str(config.base_url)
+    base_url = config.resolved_base_url
+    assert base_url is not None  # the config validator guarantees one
     match config.format:
         case "openai":
-            return OpenAICompatAdapter(name, base_url, client, api_key)
+            return OpenAICompatAdapter(name, base_url, client, credentials.api_key)
         case "anthropic":
-            return AnthropicMessagesAdapter(name, base_url, client, api_key)
+            return AnthropicMessagesAdapter(name, base_url, client, credentials.api_key)
+        case _:
+            raise NotImplementedError(f"format {config.format} has no adapter yet")

@@ -69,7 +69,7 @@ def tier_for(score: float) -> Tier:
 
 
 def classify(request: LLMRequest) -> Classification:
-    text = "\n".join(m.content for m in request.messages)
+    text = "\n".join(m.text for m in request.messages)
     chars = len(text)
     features = {
         # log scale: 100 chars ~ 0.33, 10k chars ~ 0.67, 1M chars ~ 1.0

@@ -8,8 +8,8 @@ dispatch event and the route's retry policy:
   exponential backoff otherwise, then moves to the next candidate; with no candidate left
   it keeps retrying the last one until ``max_attempts``;
 - a Retry-After longer than ``max_retry_after_s`` moves to the next candidate at once;
-- a context-window or authentication error is specific to one model or provider, so it
-  falls back to the next candidate without waiting;
+- a context-window, authentication or unsupported-feature error is specific to one
+  model or provider, so it falls back to the next candidate without waiting;
 - content filtered and invalid request are the request's own fault: give up;
 - ``max_attempts`` bounds the whole chain.
 """
@@ -18,7 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.errors import AuthenticationFailed, ContextWindowExceeded, ProviderError
+from adapters.errors import (
+    AuthenticationFailed,
+    ContextWindowExceeded,
+    ProviderError,
+    UnsupportedFeature,
+)
 from schemas.config import RetryPolicyConfig
 from schemas.events import DeadLetterReason, DispatchEvent
 
@@ -67,7 +72,7 @@ def decide(error: ProviderError, event: DispatchEvent, policy: RetryPolicyConfig
             f"{event.attempt} attempts made (max_attempts={policy.max_attempts});"
             f" last error {error.kind} from {event.model}",
         )
-    if isinstance(error, ContextWindowExceeded | AuthenticationFailed):
+    if isinstance(error, ContextWindowExceeded | AuthenticationFailed | UnsupportedFeature):
         fallback = _next_model(event)
         if fallback is not None:
             return fallback

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from schemas.config import GatewayConfig
-from schemas.config_loader import ConfigError, load_config, missing_api_keys
+from schemas.config_loader import ConfigError, load_config
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 STATE_DIR = Path(".routeyard")
@@ -29,8 +29,10 @@ def _bootstrap(args: argparse.Namespace) -> str:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from adapters.credentials import missing_credentials
+
     config = _config(args.config)
-    missing = missing_api_keys(config)
+    missing = missing_credentials(config)
     for line in missing:
         print(f"{args.config}: {line}", file=sys.stderr)
     if missing:
@@ -46,11 +48,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import faust
     from aiokafka.errors import KafkaError
 
+    from adapters.credentials import missing_credentials
     from streams.app import create_app
     from streams.topics import ensure_topics
 
     config = _config(args.config)
-    missing = missing_api_keys(config)
+    missing = missing_credentials(config)
     if missing:
         raise UsageError(f"{args.config}: cannot start:\n  " + "\n  ".join(missing))
     bootstrap = _bootstrap(args)

@@ -84,17 +84,3 @@ def load_config(path: str | Path) -> GatewayConfig:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
     return parse_config(text, str(path))
-
-
-def missing_api_keys(config: GatewayConfig) -> list[str]:
-    """One line per provider that a route uses whose key variable is unset.
-
-    Providers no route reaches are not checked: an operator may list them ahead of use.
-    """
-    used_models = {m for r in config.routes for m in [r.primary, *r.fallbacks]}
-    used_providers = {config.models[m].provider for m in used_models}
-    return [
-        f"providers.{name}.api_key_env: environment variable {p.api_key_env} is not set"
-        for name, p in sorted(config.providers.items())
-        if name in used_providers and p.api_key_env and not os.environ.get(p.api_key_env)
-    ]

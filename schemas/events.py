@@ -14,34 +14,31 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.base import SCHEMA_VERSION, Event, utcnow
+from schemas.chat import (
+    ChatMessage,
+    FinishReason,
+    GenerationParams,
+    ResponseFormat,
+    ToolCall,
+    ToolChoice,
+    ToolSpec,
+)
+
+__all__ = ["ChatMessage", "FinishReason", "GenerationParams"]
 
 TaskType = Literal["chat", "code", "math", "reasoning", "summarize", "extract", "creative"]
 Tier = Literal["simple", "moderate", "complex"]
-Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]
 
 RequestId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
 
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ChatMessage(_Part):
-    role: Role
-    content: str = Field(min_length=1)
-
-
-class GenerationParams(_Part):
-    max_tokens: int | None = Field(default=None, ge=1, le=200_000)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    stop: list[str] | None = Field(default=None, max_length=4)
 
 
 class LLMRequest(Event):
@@ -52,10 +49,22 @@ class LLMRequest(Event):
     tenant: str = Field(min_length=1, max_length=64)
     messages: list[ChatMessage] = Field(min_length=1)
     params: GenerationParams = GenerationParams()
+    tools: list[ToolSpec] = Field(default_factory=list, max_length=128)
+    tool_choice: ToolChoice = "auto"
+    response_format: ResponseFormat | None = None
     task_type: TaskType | None = None
     route: str | None = Field(default=None, description="ask for a named route explicitly")
     metadata: dict[str, str] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _tools_consistent(self) -> Self:
+        if self.tool_choice == "required" and not self.tools:
+            raise ValueError("tool_choice 'required' needs at least one tool")
+        names = [t.name for t in self.tools]
+        if len(set(names)) != len(names):
+            raise ValueError("tool names must be unique")
+        return self
 
 
 class Classification(_Part):
@@ -102,8 +111,9 @@ class RetryEvent(Event):
 
 
 class TokenUsage(_Part):
-    input_tokens: int = Field(ge=0)
+    input_tokens: int = Field(ge=0, description="all prompt tokens, cached ones included")
     output_tokens: int = Field(ge=0)
+    cached_input_tokens: int = Field(default=0, ge=0)
 
 
 class LLMResponse(Event):
@@ -115,6 +125,8 @@ class LLMResponse(Event):
     provider: str
     upstream_model: str
     content: str
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    citations: list[str] = Field(default_factory=list)
     finish_reason: FinishReason
     usage: TokenUsage
     cost_usd: Decimal
@@ -170,6 +182,7 @@ class UsageEvent(Event):
     is_fallback: bool = False
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     latency_ms: float = 0.0
     complexity: float = 0.0

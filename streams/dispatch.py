@@ -109,6 +109,7 @@ class Dispatcher:
             update={
                 "input_tokens": r.input_tokens,
                 "output_tokens": r.output_tokens,
+                "cached_input_tokens": r.cached_input_tokens,
                 "cost_usd": call.cost_usd,
             }
         )
@@ -121,8 +122,14 @@ class Dispatcher:
             provider=model.provider,
             upstream_model=r.upstream_model,
             content=r.content,
+            tool_calls=r.tool_calls,
+            citations=r.citations,
             finish_reason=r.finish_reason,
-            usage=TokenUsage(input_tokens=r.input_tokens, output_tokens=r.output_tokens),
+            usage=TokenUsage(
+                input_tokens=r.input_tokens,
+                output_tokens=r.output_tokens,
+                cached_input_tokens=r.cached_input_tokens,
+            ),
             cost_usd=call.cost_usd,
             attempts=ev.attempt,
             latency_ms=round((utcnow() - ev.first_seen_at).total_seconds() * 1000, 3),

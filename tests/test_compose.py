@@ -85,6 +85,7 @@ def test_worker_config_resolves_to_the_compose_services(services: dict[str, Any]
     config = parse_config(local.read_text(), str(local), env=env)
     emulator_port = services["emulator"]["command"][-1]
     for name, provider in config.providers.items():
+        assert provider.base_url is not None, name
         assert provider.base_url.host == "emulator", name
         assert str(provider.base_url.port) == emulator_port, name
         assert provider.api_key_env in env, f"{name}: {provider.api_key_env} not in worker env"

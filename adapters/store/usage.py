@@ -27,6 +27,7 @@ USAGE_COLUMNS = """
     is_fallback     Bool,
     input_tokens    UInt32,
     output_tokens   UInt32,
+    cached_input_tokens UInt32,
     cost_usd        Decimal(18, 9),
     latency_ms      Float64,
     complexity      Float32,
@@ -48,6 +49,7 @@ SELECT
     round(quantileIf(0.99)(latency_ms, outcome = 'success'), 1) AS p99_ms,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
+    sum(cached_input_tokens) AS cached_input_tokens,
     sum(cost_usd) AS cost_usd
 FROM {db}.usage_dedup
 WHERE outcome != 'rejected'
@@ -68,6 +70,11 @@ class UsageStore:
             f"CREATE TABLE IF NOT EXISTS {db}.usage ({USAGE_COLUMNS})"
             " ENGINE = MergeTree PARTITION BY toYYYYMM(started_at)"
             " ORDER BY (toDate(started_at), model, request_id, attempt)"
+        )
+        # Columns added after the first release; a no-op on tables created since.
+        self.backend.command(
+            f"ALTER TABLE {db}.usage ADD COLUMN IF NOT EXISTS cached_input_tokens UInt32"
+            " AFTER output_tokens"
         )
         self.backend.command(
             f"CREATE VIEW IF NOT EXISTS {db}.usage_dedup AS"

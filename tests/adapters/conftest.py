@@ -4,6 +4,7 @@ import httpx
 import pytest
 
 from adapters.base import ChatAdapter, ProviderRequest
+from adapters.credentials import Credentials
 from adapters.http_client import make_http_client
 from adapters.registry import build_adapter
 from emulator.profile import EmulatorConfig
@@ -49,7 +50,7 @@ def adapter_for(
         fmt: WireFormat, emulator: RunningEmulator, api_key: str | None = "test-key"
     ) -> ChatAdapter:
         config = ProviderConfig(format=fmt, base_url=base_url(fmt, emulator))
-        return build_adapter(f"{fmt}-emu", config, http_client, api_key)
+        return build_adapter(f"{fmt}-emu", config, http_client, Credentials(api_key=api_key))
 
     return make
 

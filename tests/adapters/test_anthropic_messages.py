@@ -48,13 +48,13 @@ async def test_success_maps_content_tokens_and_ids(
     result = await adapter_for("anthropic", emulator).complete(request, timeout_s=TIMEOUT_S)
 
     # The adapter defaults max_tokens, which the emulator honours.
-    expected = generate_reply(request.messages[-1].content, max_tokens=DEFAULT_MAX_TOKENS, stop=[])
+    expected = generate_reply(request.messages[-1].text, max_tokens=DEFAULT_MAX_TOKENS, stop=[])
     assert result.content == expected.text
     assert result.finish_reason == "stop"
     assert result.output_tokens == estimate_tokens(result.content)
     # The system prompt reached the emulator (as the top-level field) and was counted.
     assert result.input_tokens == estimate_tokens("be brief") + estimate_tokens(
-        request.messages[-1].content
+        request.messages[-1].text
     )
     assert result.upstream_model == "model-a"
     assert result.provider_request_id is not None

@@ -44,12 +44,12 @@ async def test_success_maps_content_tokens_and_ids(
     request = chat("tell me about the weather in Lisbon today", system="be brief")
     result = await adapter_for("openai", emulator).complete(request, timeout_s=TIMEOUT_S)
 
-    expected = generate_reply(request.messages[-1].content, max_tokens=None, stop=[])
+    expected = generate_reply(request.messages[-1].text, max_tokens=None, stop=[])
     assert result.content == expected.text
     assert result.finish_reason == "stop"
     assert result.output_tokens == expected.output_tokens == estimate_tokens(result.content)
     assert result.input_tokens == estimate_tokens("be brief") + estimate_tokens(
-        request.messages[-1].content
+        request.messages[-1].text
     )
     assert result.upstream_model == "model-a"
     assert result.provider_request_id is not None

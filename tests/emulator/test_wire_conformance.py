@@ -25,6 +25,7 @@ from openai.types.shared import ErrorObject
 from pydantic import BaseModel
 
 from adapters.base import ProviderRequest
+from adapters.credentials import Credentials
 from adapters.http_client import make_http_client
 from adapters.registry import build_adapter
 from emulator.profile import EmulatorConfig, FaultProfile
@@ -286,7 +287,8 @@ async def test_adapter_requests_use_only_sdk_fields(
     client = make_http_client()
     client.event_hooks["request"] = [capture]
     base_url = f"{emulator.base_url}/v1" if fmt == "openai" else emulator.base_url
-    adapter = build_adapter(fmt, ProviderConfig(format=fmt, base_url=base_url), client, "k")
+    config = ProviderConfig(format=fmt, base_url=base_url)
+    adapter = build_adapter(fmt, config, client, Credentials(api_key="k"))
     request = ProviderRequest(
         upstream_model="m",
         messages=[

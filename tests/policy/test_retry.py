@@ -8,6 +8,7 @@ from adapters.errors import (
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
+    UnsupportedFeature,
 )
 from policy.classifier import classify
 from policy.pricing import cost_usd
@@ -106,3 +107,20 @@ def test_cost_is_exact_decimal(config: GatewayConfig) -> None:
     assert cost_usd(small, 1000, 500) == Decimal("0.00045")
     total = sum((cost_usd(small, 7, 0) for _ in range(300_000)), Decimal(0))
     assert total == Decimal("0.315")
+
+
+def test_unsupported_feature_falls_back(config: GatewayConfig, make_request: MakeRequest) -> None:
+    policy = config.route("default").retry  # type: ignore[union-attr]
+    error = UnsupportedFeature("no tools here", provider="a")
+    d = decide(error, _event(make_request), policy)
+    assert isinstance(d, RetryAttempt) and d.next_event.model == "big" and d.delay_s == 0
+
+
+def test_cached_tokens_use_their_own_price(config: GatewayConfig) -> None:
+    small = config.models["small"].model_copy(update={"cached_input_per_mtok": Decimal("0.075")})
+    # 1000 prompt tokens of which 800 cached, 100 out: 200*0.15 + 800*0.075 + 100*0.60
+    assert cost_usd(small, 1000, 100, 800) == Decimal("0.00015")
+    # without a cached price, cached tokens cost what input costs
+    assert cost_usd(config.models["small"], 1000, 100, 800) == cost_usd(
+        config.models["small"], 1000, 100
+    )

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.config_loader import ConfigError, load_config, missing_api_keys, parse_config
+from schemas.config_loader import ConfigError, load_config, parse_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routeyard.example.yaml"
 
@@ -57,28 +57,6 @@ def test_yaml_syntax_error_is_a_config_error() -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yaml")
-
-
-def test_missing_key_reported_only_for_used_providers(monkeypatch: pytest.MonkeyPatch) -> None:
-    text = (
-        MINIMAL
-        + """
-  - {name: spare, primary: small}
-"""
-    )
-    text = text.replace(
-        "models:",
-        '  unused: {format: anthropic, base_url: "http://127.0.0.1:2", api_key_env: UNUSED_KEY}\n'
-        "models:",
-    )
-    config = parse_config(text)
-    monkeypatch.delenv("EMU_KEY", raising=False)
-    monkeypatch.delenv("UNUSED_KEY", raising=False)
-    assert missing_api_keys(config) == [
-        "providers.emu.api_key_env: environment variable EMU_KEY is not set"
-    ]
-    monkeypatch.setenv("EMU_KEY", "k")
-    assert missing_api_keys(config) == []
 
 
 def test_environment_references_expand_in_values() -> None:
