@@ -44,6 +44,8 @@ _STATUS_ERRORS: dict[int, tuple[str, str]] = {
 class AnthropicWire:
     name = "anthropic"
     request_id_header = "request-id"
+    id_prefix = "msg_"
+    routes: tuple[str, ...] = ("/v1/messages",)
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         # Anthropic takes a key in x-api-key or as a bearer token; its SDK sends the latter.
@@ -54,7 +56,7 @@ class AnthropicWire:
         if not headers.get("anthropic-version", "").strip():
             raise WireError(400, "invalid_request_error", "anthropic-version: header is required")
 
-    def parse(self, body: object) -> ChatCall:
+    def parse(self, body: object, path: Mapping[str, str]) -> ChatCall:
         if not isinstance(body, dict):
             raise WireError(400, "invalid_request_error", "The request body is not valid JSON.")
         try:

@@ -1,11 +1,21 @@
-"""Deterministic answers: the same request always gets the same text and token counts."""
+"""Deterministic answers: the same request always gets the same text and token counts.
+
+:func:`plan_reply` decides what kind of answer a call gets: a tool call (when tools are
+offered and the prompt names one, or a tool is required), a JSON document (JSON mode or
+a schema), or text echoing the prompt.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+if TYPE_CHECKING:
+    from emulator.wire import ChatCall, ToolDef
 
 # Roughly what a BPE tokenizer averages on English text.
 CHARS_PER_TOKEN = 4
@@ -20,11 +30,84 @@ def estimate_tokens(text: str) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class EmulatedToolCall:
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    call_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     text: str
     output_tokens: int
-    stop: Literal["end_turn", "max_tokens", "stop_sequence"]
+    stop: Literal["end_turn", "max_tokens", "stop_sequence", "tool_use"]
     stop_sequence: str | None = None
+    tool_call: EmulatedToolCall | None = None
+    cached_tokens: int = 0
+    """Prompt tokens served from the cache; set by the server, not by the planner."""
+
+
+def plan_reply(call: ChatCall) -> Reply:
+    tool = _tool_to_call(call)
+    if tool is not None:
+        arguments = sample_value(tool.parameters)
+        if not isinstance(arguments, dict):
+            arguments = {}
+        call_id = f"call_{_digest(call.prompt + tool.name) % 16**24:024x}"
+        encoded = orjson.dumps(arguments).decode()
+        return Reply(
+            "",
+            estimate_tokens(encoded),
+            "tool_use",
+            None,
+            EmulatedToolCall(tool.name, arguments, call_id),
+        )
+    if call.json_mode or call.json_schema is not None:
+        document = (
+            sample_value(call.json_schema)
+            if call.json_schema is not None
+            else {"answer": _echo(call.prompt, 40)}
+        )
+        text = orjson.dumps(document).decode()
+        return Reply(text, estimate_tokens(text), "end_turn")
+    return generate_reply(call.prompt, max_tokens=call.max_tokens, stop=call.stop)
+
+
+def _tool_to_call(call: ChatCall) -> ToolDef | None:
+    if not call.tools or call.tool_choice == "none" or call.answering_tool:
+        return None
+    by_name = {t.name: t for t in call.tools}
+    if call.tool_choice in by_name:
+        return by_name[call.tool_choice]
+    mentioned = [t for t in call.tools if t.name in call.prompt]
+    if mentioned:
+        return mentioned[0]
+    return call.tools[0] if call.tool_choice == "required" else None
+
+
+def sample_value(schema: dict[str, Any]) -> Any:
+    """A small value valid against a plain JSON Schema (types, properties, enum, items)."""
+    if "enum" in schema and schema["enum"]:
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    match kind:
+        case "object":
+            props = schema.get("properties", {})
+            return {name: sample_value(sub) for name, sub in props.items()}
+        case "array":
+            return [sample_value(schema.get("items", {"type": "string"}))]
+        case "integer":
+            return int(schema.get("minimum", 1))
+        case "number":
+            return float(schema.get("minimum", 1.5))
+        case "boolean":
+            return True
+        case "null":
+            return None
+        case _:
+            return "example"
 
 
 def generate_reply(prompt: str, *, max_tokens: int | None, stop: list[str]) -> Reply:

@@ -45,6 +45,8 @@ _STATUS_ERRORS: dict[int, tuple[str, str, str | None]] = {
 class OpenAIWire:
     name = "openai"
     request_id_header = "x-request-id"
+    id_prefix = "chatcmpl-"
+    routes: tuple[str, ...] = ("/v1/chat/completions",)
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         scheme, _, key = headers.get("authorization", "").partition(" ")
@@ -56,7 +58,7 @@ class OpenAIWire:
                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             )
 
-    def parse(self, body: object) -> ChatCall:
+    def parse(self, body: object, path: Mapping[str, str]) -> ChatCall:
         if not isinstance(body, dict):
             raise WireError(
                 400, "invalid_request_error", "We could not parse the JSON body of your request."

@@ -1,13 +1,14 @@
-"""The emulator's HTTP server: both wire formats on one port, plus stats and health.
+"""The emulator's HTTP server: every wire format on one port, plus stats and health.
 
-Routes: ``POST /v1/chat/completions`` (OpenAI), ``POST /v1/messages`` (Anthropic),
-``GET /_emulator/stats`` and ``DELETE /_emulator/stats`` (reset), ``GET /healthz``.
+Routes: each wire's own (``emulator.wires``), ``GET /_emulator/stats`` and
+``DELETE /_emulator/stats`` (reset), ``GET /healthz``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import signal
 import time
@@ -17,12 +18,11 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
-from emulator.anthropic_wire import AnthropicWire
-from emulator.generate import generate_reply
-from emulator.openai_wire import OpenAIWire
+from emulator.generate import plan_reply
 from emulator.profile import EmulatorConfig, FaultProfile
 from emulator.stats import UNKNOWN_MODEL, Stats
 from emulator.wire import ChatCall, Wire, WireError
+from emulator.wires import all_wires
 
 # Hung handlers are released at shutdown, so the runner need not wait long for them.
 _SHUTDOWN_TIMEOUT_S = 5.0
@@ -34,6 +34,9 @@ _LISTEN_BACKLOG = 4096
 _MAX_BODY_BYTES = 32 * 1024 * 1024
 # Offsets the id stream from the fault stream so adding an id never shifts a fault.
 _ID_SEED_SALT = 0x5EED
+# Prompt caching as OpenAI reports it: from 1,024 tokens, in steps of 128, on a repeat.
+_CACHE_MIN_TOKENS = 1024
+_CACHE_STEP = 128
 
 
 class _State:
@@ -45,6 +48,17 @@ class _State:
         self.faults = random.Random(config.seed)
         self.ids = random.Random(config.seed ^ _ID_SEED_SALT)
         self.closing = asyncio.Event()
+        self.seen_prompts: set[tuple[str, str]] = set()
+
+    def cached_tokens(self, call: ChatCall) -> int:
+        """Tokens a provider would serve from its prompt cache: a repeated long prompt."""
+        key = (call.model, call.prompt)
+        if key not in self.seen_prompts:
+            self.seen_prompts.add(key)
+            return 0
+        if call.prompt_tokens < _CACHE_MIN_TOKENS:
+            return 0
+        return call.prompt_tokens - call.prompt_tokens % _CACHE_STEP
 
     def new_id(self, prefix: str, hex_chars: int = 24) -> str:
         return f"{prefix}{self.ids.getrandbits(hex_chars * 4):0{hex_chars}x}"
@@ -56,7 +70,6 @@ class _State:
 
 
 _STATE = web.AppKey("emulator_state", _State)
-_ID_PREFIX = {"openai": "chatcmpl-", "anthropic": "msg_"}
 
 
 def create_app(config: EmulatorConfig) -> web.Application:
@@ -68,8 +81,9 @@ def create_app(config: EmulatorConfig) -> web.Application:
         state.closing.set()
 
     app.on_shutdown.append(release_hangs)
-    app.router.add_post("/v1/chat/completions", _chat_handler(OpenAIWire()))
-    app.router.add_post("/v1/messages", _chat_handler(AnthropicWire()))
+    for wire in all_wires():
+        for route in wire.routes:
+            app.router.add_post(route, _chat_handler(wire))
     app.router.add_get("/_emulator/stats", _stats)
     app.router.add_delete("/_emulator/stats", _reset_stats)
     app.router.add_get("/healthz", _healthz)
@@ -148,10 +162,10 @@ async def _handle_chat(request: web.Request, wire: Wire) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         state.stats.record(wire.name, UNKNOWN_MODEL, "too_large")
         return _error(wire, wire.status_error(413), request_id)
-    model = _model_of(body)
+    model = request.match_info.get("model") or _model_of(body)
     try:
         wire.check_headers(request.headers)
-        call = wire.parse(body)
+        call = wire.parse(body, request.match_info)
     except WireError as err:
         state.stats.record(wire.name, model, "unauthorized" if err.status == 401 else "bad_request")
         return _error(wire, err, request_id)
@@ -179,11 +193,11 @@ async def _answer(
         if pick.status == 429 and profile.retry_after_s is not None:
             headers = wire.retry_after_headers(profile.retry_after_s)
         return _error(wire, wire.status_error(pick.status), request_id, headers)
-    response_id = state.new_id(_ID_PREFIX[wire.name])
+    response_id = state.new_id(wire.id_prefix)
     created = int(time.time())
     if pick.fault == "content_filter":
         return _json(wire.filtered_body(call, response_id, created), 200, wire, request_id)
-    reply = generate_reply(call.prompt, max_tokens=call.max_tokens, stop=call.stop)
+    reply = dataclasses.replace(plan_reply(call), cached_tokens=state.cached_tokens(call))
     payload = orjson.dumps(wire.success_body(call, reply, response_id, created))
     if pick.fault == "malformed":
         # Cut mid-document, like a proxy dropping the connection after a partial write.

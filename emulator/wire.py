@@ -1,12 +1,24 @@
-"""What both wire formats share: the parsed call, the error to render, the interface."""
+"""What every wire format shares: the parsed call, the error to render, the interface.
+
+A wire module parses its vendor's request into a :class:`ChatCall`, and renders the
+emulator's :class:`emulator.generate.Reply` (text, a tool call, or JSON) and errors in
+its vendor's shapes. ``emulator.wires.ALL_WIRES`` lists the wires the server mounts.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from emulator.generate import Reply
+if TYPE_CHECKING:
+    from emulator.generate import Reply
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDef:
+    name: str
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +30,14 @@ class ChatCall:
     prompt_tokens: int
     max_tokens: int | None
     stop: list[str] = field(default_factory=list)
+    tools: tuple[ToolDef, ...] = ()
+    tool_choice: str = "auto"
+    """``auto``, ``none``, ``required``, or the name of the one tool to call."""
+    json_mode: bool = False
+    json_schema: dict[str, Any] | None = None
+    images: int = 0
+    answering_tool: bool = False
+    """The last message carries tool results: answer in text, do not call again."""
 
 
 class WireError(Exception):
@@ -45,12 +65,17 @@ class Wire(Protocol):
 
     name: str
     request_id_header: str
+    id_prefix: str
+    """Prefix of response ids, e.g. ``chatcmpl-``."""
+    routes: tuple[str, ...]
+    """aiohttp POST path patterns; ``{model}`` in a path names the model."""
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         """Raise :class:`WireError` for missing credentials or required headers."""
 
-    def parse(self, body: object) -> ChatCall:
-        """Validate the JSON body; raise :class:`WireError` as the vendor would."""
+    def parse(self, body: object, path: Mapping[str, str]) -> ChatCall:
+        """Validate the JSON body (and path parameters); raise :class:`WireError` as the
+        vendor would."""
 
     def context_window_error(self, call: ChatCall, limit: int) -> WireError: ...
 
