@@ -87,7 +87,7 @@ def _tool_to_call(call: ChatCall) -> ToolDef | None:
 
 def sample_value(schema: dict[str, Any]) -> Any:
     """A small value valid against a plain JSON Schema (types, properties, enum, items)."""
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][0]
     kind = schema.get("type", "object")
     if isinstance(kind, list):
