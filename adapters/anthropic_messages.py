@@ -1,19 +1,27 @@
 """Anthropic Messages: ``POST {base_url}/v1/messages``.
 
 ``base_url`` is the API host without a version (``https://api.anthropic.com``), as
-with the Anthropic SDK, which adds ``/v1/messages`` itself.
+with the Anthropic SDK, which adds ``/v1/messages`` itself. The request body is built
+in :mod:`adapters.anthropic_payload`; this module sends it and reads the reply.
 
 The Messages API (as of the SDK we validate against, anthropic 2.12) has no sampling
-parameters: ``temperature`` and ``top_p`` from the gateway request are not sent,
-because the API rejects unknown fields and a 400 would only push every call to a
-fallback.
+parameters, so ``temperature`` and ``top_p`` are not among the capabilities: a request
+that sets them is refused before the call and moves to a fallback, rather than having
+them silently dropped or rejected by the API. Structured output takes a JSON Schema
+(``output_config.format``); there is no schema-free JSON mode, so ``json_object`` is
+not offered either.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from adapters.anthropic_payload import DEFAULT_MAX_TOKENS, build_payload
 from adapters.base import ProviderRequest, ProviderResult
 from adapters.capabilities import Capabilities
 from adapters.errors import (
@@ -30,11 +38,12 @@ from adapters.errors import (
 from adapters.http_call import HttpReply, post_json
 from adapters.retry_after import parse_retry_after
 from adapters.status import error_for_status
+from schemas.chat import ToolCall
 from schemas.events import FinishReason
 
+__all__ = ["API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicMessagesAdapter", "build_payload"]
+
 API_VERSION = "2023-06-01"
-# Anthropic requires max_tokens; this applies when the caller left it unset.
-DEFAULT_MAX_TOKENS = 1024
 
 _STOP: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -59,6 +68,9 @@ _TYPE_ERRORS: dict[str, type[ProviderError]] = {
     "invalid_request_error": InvalidRequest,
 }
 
+# Limits Anthropic reports in anthropic-ratelimit-{limit}-remaining / -reset headers.
+_RATE_LIMITS = ("requests", "tokens", "input-tokens", "output-tokens")
+
 # Anthropic reports an over-long prompt as a plain invalid_request_error with no
 # distinct code, so the message is the only signal. The check is confined to that
 # status and type, and to the two phrasings the API documents; if the wording
@@ -74,11 +86,23 @@ class _Reply(BaseModel):
 class _Block(_Reply):
     type: str
     text: str | None = None
+    # tool_use blocks
+    id: str | None = None
+    name: str | None = None
+    input: dict[str, Any] | None = None
 
 
 class _Usage(_Reply):
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
+    # Null or absent when prompt caching played no part.
+    cache_creation_input_tokens: int | None = Field(default=None, ge=0)
+    cache_read_input_tokens: int | None = Field(default=None, ge=0)
+
+
+class _StopDetails(_Reply):
+    category: str | None = None
+    explanation: str | None = None
 
 
 class _Message(_Reply):
@@ -86,6 +110,7 @@ class _Message(_Reply):
     model: str | None = None
     content: list[_Block]
     stop_reason: str | None = None
+    stop_details: _StopDetails | None = None
     usage: _Usage
 
 
@@ -103,14 +128,35 @@ class AnthropicMessagesAdapter:
     """Adapter for Anthropic's Messages API."""
 
     def __init__(
-        self, provider: str, base_url: str, client: httpx.AsyncClient, api_key: str | None
+        self,
+        provider: str,
+        base_url: str,
+        client: httpx.AsyncClient,
+        api_key: str | None,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.provider = provider
-        # The Messages API has no temperature or top_p (see the module docstring).
-        self.capabilities = Capabilities(frozenset({"system_prompt", "stop"}), streaming=True)
+        # No temperature, top_p or json_object: see the module docstring.
+        self.capabilities = Capabilities(
+            frozenset(
+                {
+                    "system_prompt",
+                    "images",
+                    "image_urls",
+                    "tools",
+                    "tool_choice_required",
+                    "json_schema",
+                    "stop",
+                }
+            ),
+            streaming=True,
+            reports_cached_tokens=True,
+        )
         self._url = base_url.rstrip("/") + "/v1/messages"
         self._client = client
-        self._headers = {"anthropic-version": API_VERSION}
+        # Static config headers first: anthropic-beta flags, say, but never the key.
+        self._headers = {**(headers or {}), "anthropic-version": API_VERSION}
         if api_key:
             self._headers["x-api-key"] = api_key
 
@@ -139,19 +185,36 @@ class AnthropicMessagesAdapter:
                 provider_request_id=request_id,
             ) from exc
         request_id = request_id or body.id
-        text = "".join(b.text or "" for b in body.content if b.type == "text")
         if body.stop_reason == "refusal":
             raise ContentFiltered(
-                "the model declined to answer (stop_reason=refusal)",
+                _refusal_message(body.stop_details),
                 provider=self.provider,
                 status_code=reply.status,
                 provider_request_id=request_id,
             )
+        try:
+            tool_calls = [
+                ToolCall(id=b.id or "", name=b.name or "", arguments=b.input or {})
+                for b in body.content
+                if b.type == "tool_use"
+            ]
+        except ValidationError as exc:
+            raise MalformedResponse(
+                f"unusable tool_use block: {reply.snippet()!r}",
+                provider=self.provider,
+                status_code=reply.status,
+                provider_request_id=request_id,
+            ) from exc
+        usage = body.usage
+        cache_read = usage.cache_read_input_tokens or 0
         return ProviderResult(
-            content=text,
+            content="".join(b.text or "" for b in body.content if b.type == "text"),
+            tool_calls=tool_calls,
             finish_reason=_STOP.get(body.stop_reason or "", "other"),
-            input_tokens=body.usage.input_tokens,
-            output_tokens=body.usage.output_tokens,
+            # Anthropic's input_tokens leaves out the cached part, read or written.
+            input_tokens=usage.input_tokens + cache_read + (usage.cache_creation_input_tokens or 0),
+            output_tokens=usage.output_tokens,
+            cached_input_tokens=cache_read,
             provider_request_id=request_id,
             upstream_model=body.model or asked_model,
         )
@@ -174,8 +237,37 @@ class AnthropicMessagesAdapter:
             provider=self.provider,
             status_code=reply.status,
             provider_request_id=request_id,
-            retry_after_s=parse_retry_after(reply.headers),
+            retry_after_s=_retry_after(reply.headers),
         )
+
+
+def _refusal_message(details: _StopDetails | None) -> str:
+    message = "the model declined to answer (stop_reason=refusal)"
+    if details is not None and details.category:
+        message += f", category {details.category}"
+    if details is not None and details.explanation:
+        message += f": {details.explanation}"
+    return message
+
+
+def _retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """``retry-after``, else when the exhausted ``anthropic-ratelimit-*`` limit resets."""
+    seconds = parse_retry_after(headers)
+    if seconds is not None:
+        return seconds
+    now = now or datetime.now(UTC)
+    waits = []
+    for limit in _RATE_LIMITS:
+        if headers.get(f"anthropic-ratelimit-{limit}-remaining") != "0":
+            continue
+        try:
+            reset = datetime.fromisoformat(headers.get(f"anthropic-ratelimit-{limit}-reset", ""))
+        except ValueError:
+            continue
+        if reset.tzinfo is not None:
+            waits.append(max((reset - now).total_seconds(), 0.0))
+    # Every exhausted limit must reset before a retry can pass.
+    return max(waits, default=None)
 
 
 def _is_context_window(status: int, error: _ErrorDetail) -> bool:
@@ -183,26 +275,3 @@ def _is_context_window(status: int, error: _ErrorDetail) -> bool:
         return False
     message = error.message.lower()
     return any(phrase in message for phrase in _CONTEXT_WINDOW_PHRASES)
-
-
-def build_payload(request: ProviderRequest) -> dict[str, object]:
-    """The request body; optional parameters are sent only when set.
-
-    Anthropic has no system role inside ``messages``: every system message moves to
-    the top-level ``system`` field, joined in order. That loses where a mid-dialogue
-    system message sat, which the API cannot express anyway.
-    """
-    system = [m.text for m in request.messages if m.role == "system"]
-    params = request.params
-    payload: dict[str, object] = {
-        "model": request.upstream_model,
-        "max_tokens": params.max_tokens if params.max_tokens is not None else DEFAULT_MAX_TOKENS,
-        "messages": [
-            {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
-        ],
-    }
-    if system:
-        payload["system"] = "\n\n".join(system)
-    if params.stop:
-        payload["stop_sequences"] = list(params.stop)
-    return payload

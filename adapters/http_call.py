@@ -42,18 +42,21 @@ async def post_json(
     url: str,
     *,
     headers: dict[str, str],
-    payload: dict[str, object],
+    payload: dict[str, object] | bytes,
     timeout_s: float,
     provider: str,
 ) -> HttpReply:
-    """POST ``payload`` and return the reply of any status; raise only below HTTP."""
+    """POST ``payload`` and return the reply of any status; raise only below HTTP.
+
+    Bytes are sent unchanged: a signed body (SigV4) must be exactly the bytes signed.
+    """
     try:
         # httpx's timeouts are per socket operation, and a provider trickling bytes
         # resets them; the outer deadline bounds the whole call.
         async with asyncio.timeout(timeout_s):
             response = await client.post(
                 url,
-                content=orjson.dumps(payload),
+                content=payload if isinstance(payload, bytes) else orjson.dumps(payload),
                 headers={"content-type": "application/json", **headers},
                 timeout=timeout_s,
             )

@@ -6,7 +6,11 @@ import httpx
 
 from adapters.anthropic_messages import AnthropicMessagesAdapter
 from adapters.base import ChatAdapter
+from adapters.bedrock_converse import BedrockConverseAdapter, region_for
+from adapters.cohere_chat import CohereChatAdapter
 from adapters.credentials import Credentials
+from adapters.gemini import GeminiAdapter
+from adapters.ollama_chat import OllamaChatAdapter
 from adapters.openai_compat import OpenAICompatAdapter
 from schemas.config import ProviderConfig
 
@@ -23,8 +27,31 @@ def build_adapter(
     assert base_url is not None  # the config validator guarantees one
     match config.format:
         case "openai":
-            return OpenAICompatAdapter(name, base_url, client, credentials.api_key)
+            return OpenAICompatAdapter(name, config, client, credentials)
         case "anthropic":
-            return AnthropicMessagesAdapter(name, base_url, client, credentials.api_key)
+            return AnthropicMessagesAdapter(
+                name, base_url, client, credentials.api_key, headers=config.headers
+            )
+        case "gemini":
+            return GeminiAdapter(
+                name, base_url, client, credentials.api_key, headers=config.headers
+            )
+        case "bedrock":
+            return BedrockConverseAdapter(
+                name,
+                base_url,
+                client,
+                credentials.aws,
+                region=region_for(config.region, base_url),
+                headers=config.headers,
+            )
+        case "cohere":
+            return CohereChatAdapter(
+                name, base_url, client, credentials.api_key, headers=config.headers
+            )
+        case "ollama":
+            return OllamaChatAdapter(
+                name, base_url, client, credentials.api_key, headers=config.headers
+            )
         case _:
             raise NotImplementedError(f"format {config.format} has no adapter yet")

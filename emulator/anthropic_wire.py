@@ -1,19 +1,21 @@
-"""Anthropic Messages, as the emulator speaks it: checks, replies, error shapes."""
+"""Anthropic Messages, as the emulator speaks it: checks, replies, error shapes.
+
+Requests may carry text and image blocks, ``tool_use`` / ``tool_result`` blocks, tools
+with ``tool_choice``, and structured output (``output_config.format``); replies carry
+text or a ``tool_use`` block, and report prompt-cache reads in ``usage``.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from emulator.generate import Reply, estimate_tokens
-from emulator.wire import (
-    ChatCall,
-    FieldError,
-    WireError,
-    optional_count,
-    text_content,
-    unknown_fields,
-)
+from emulator.wire import ChatCall, FieldError, ToolDef, WireError, optional_count, unknown_fields
 
 # The request fields of Anthropic's Messages API (anthropic SDK 2.12, which has no
 # sampling parameters); anything else is rejected as Anthropic does ("Extra inputs
@@ -22,12 +24,20 @@ _ALLOWED = frozenset(
     {
         "model", "messages", "max_tokens", "system", "stop_sequences", "metadata", "stream",
         "service_tier", "thinking", "tools", "tool_choice", "output_config", "cache_control",
-        "container", "inference_geo", "speed",
+        "container", "inference_geo", "speed", "diagnostics",
     }
 )  # fmt: skip
 # The installed SDK's MessageParam includes a system role in ``messages``; the
 # top-level ``system`` field remains the portable form, which adapters send.
 _ROLES = frozenset({"user", "assistant", "system"})
+_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+_TOOL_FIELDS = frozenset(
+    {
+        "name", "description", "input_schema", "type", "cache_control", "strict",
+        "input_examples", "allowed_callers", "defer_loading", "eager_input_streaming",
+    }
+)  # fmt: skip
+_TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 
 _STATUS_ERRORS: dict[int, tuple[str, str]] = {
     413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
@@ -88,13 +98,38 @@ class AnthropicWire:
     def success_body(
         self, call: ChatCall, reply: Reply, response_id: str, created: int
     ) -> dict[str, object]:
-        content = [{"type": "text", "text": reply.text}] if reply.text else []
-        return _message(
-            call, content, reply.stop, reply.stop_sequence, reply.output_tokens, response_id
-        )
+        content: list[dict[str, object]] = []
+        if reply.text:
+            content.append({"type": "text", "text": reply.text})
+        if reply.tool_call is not None:
+            # Anthropic's ids look like toolu_01...; the planner's suffix keeps it stable.
+            call_id = "toolu_" + reply.tool_call.call_id.removeprefix("call_")
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": call_id,
+                    "name": reply.tool_call.name,
+                    "input": reply.tool_call.arguments,
+                }
+            )
+        return _message(call, content, reply, response_id)
 
     def filtered_body(self, call: ChatCall, response_id: str, created: int) -> dict[str, object]:
-        return _message(call, [], "refusal", None, 1, response_id)
+        refusal = Reply("", 1, "end_turn")
+        body = _message(call, [], refusal, response_id)
+        body["stop_reason"] = "refusal"
+        body["stop_details"] = {"type": "refusal", "category": None, "explanation": None}
+        return body
+
+
+@dataclass
+class _Seen:
+    """What the messages held, accumulated while walking them."""
+
+    texts: list[str] = field(default_factory=list)
+    images: int = 0
+    last_text: str = ""
+    answering_tool: bool = False
 
 
 def _parse(body: Mapping[str, object]) -> ChatCall:
@@ -112,23 +147,141 @@ def _parse(body: Mapping[str, object]) -> ChatCall:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise FieldError("messages", "Field required")
-    texts: list[str] = []
+    seen = _Seen()
+    system = body.get("system")
+    if system is not None:
+        _content(system, "system", seen, allow_images=False)
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in _ROLES:
             raise FieldError(
                 f"messages.{i}.role", "Input should be 'user', 'assistant' or 'system'"
             )
-        texts.append(text_content(message.get("content"), f"messages.{i}.content"))
-    system = body.get("system")
-    if system is not None:
-        texts.insert(0, text_content(system, "system"))
+        seen.last_text, seen.answering_tool = "", False
+        _content(message.get("content"), f"messages.{i}.content", seen, allow_images=True)
+    tools = _tools(body.get("tools"))
+    json_schema = _output_schema(body.get("output_config"))
     return ChatCall(
         model=model,
-        prompt=texts[-1],
-        prompt_tokens=sum(estimate_tokens(t) for t in texts),
+        prompt=seen.last_text,
+        prompt_tokens=sum(estimate_tokens(t) for t in seen.texts),
         max_tokens=max_tokens,
         stop=_stop_sequences(body.get("stop_sequences")),
+        tools=tools,
+        tool_choice=_tool_choice(body.get("tool_choice"), tools),
+        json_schema=json_schema,
+        images=seen.images,
+        answering_tool=seen.answering_tool,
     )
+
+
+def _content(value: object, path: str, seen: _Seen, *, allow_images: bool) -> None:
+    if isinstance(value, str):
+        seen.texts.append(value)
+        seen.last_text += value
+        return
+    if not isinstance(value, list) or not value:
+        raise FieldError(path, "Input should be a valid string or a non-empty list of blocks")
+    for i, block in enumerate(value):
+        _block(block, f"{path}.{i}", seen, allow_images=allow_images)
+
+
+def _block(block: object, path: str, seen: _Seen, *, allow_images: bool) -> None:
+    kind = block.get("type") if isinstance(block, dict) else None
+    if not isinstance(block, dict) or kind is None:
+        raise FieldError(f"{path}.type", "Field required")
+    if kind == "text":
+        text = _string(block, "text", path)
+        seen.texts.append(text)
+        seen.last_text += text
+    elif kind == "image" and allow_images:
+        _image_source(block.get("source"), f"{path}.source")
+        seen.images += 1
+    elif kind == "tool_use":
+        _string(block, "id", path)
+        _string(block, "name", path)
+        if not isinstance(block.get("input"), dict):
+            raise FieldError(f"{path}.input", "Input should be a valid dictionary")
+        seen.texts.append(orjson.dumps(block["input"]).decode())
+    elif kind == "tool_result":
+        _string(block, "tool_use_id", path)
+        content = block.get("content")
+        if content is not None:
+            _content(content, f"{path}.content", seen, allow_images=True)
+        seen.answering_tool = True
+    else:
+        raise FieldError(f"{path}.type", f"block type {kind!r} is not emulated")
+
+
+def _image_source(source: object, path: str) -> None:
+    if not isinstance(source, dict):
+        raise FieldError(path, "Field required")
+    if source.get("type") == "base64":
+        if source.get("media_type") not in _MEDIA_TYPES:
+            raise FieldError(f"{path}.media_type", f"Input should be one of {sorted(_MEDIA_TYPES)}")
+        _string(source, "data", path)
+    elif source.get("type") == "url":
+        url = _string(source, "url", path)
+        if not url.startswith(("http://", "https://")):
+            raise FieldError(f"{path}.url", "Input should be an http(s) URL")
+    else:
+        raise FieldError(f"{path}.type", "Input should be 'base64' or 'url'")
+
+
+def _tools(value: object) -> tuple[ToolDef, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise FieldError("tools", "Input should be a valid list")
+    tools: list[ToolDef] = []
+    for i, tool in enumerate(value):
+        if not isinstance(tool, dict):
+            raise FieldError(f"tools.{i}", "Input should be a valid dictionary")
+        extra = unknown_fields(tool, _TOOL_FIELDS)
+        if extra:
+            raise FieldError(f"tools.{i}.{extra[0]}", "Extra inputs are not permitted")
+        name = _string(tool, "name", f"tools.{i}")
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            raise FieldError(f"tools.{i}.input_schema", "Input should be an object schema")
+        tools.append(ToolDef(name, schema))
+    return tuple(tools)
+
+
+def _tool_choice(value: object, tools: tuple[ToolDef, ...]) -> str:
+    if value is None:
+        return "auto"
+    kind = value.get("type") if isinstance(value, dict) else None
+    if not tools and kind != "none":
+        raise FieldError("tool_choice", "tool_choice may only be specified while providing tools")
+    if kind in _TOOL_CHOICES:
+        return _TOOL_CHOICES[str(kind)]
+    if kind == "tool" and isinstance(value, dict):
+        name = _string(value, "name", "tool_choice")
+        if name not in {t.name for t in tools}:
+            raise FieldError("tool_choice.name", f"no tool named {name!r}")
+        return name
+    raise FieldError("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
+
+
+def _output_schema(value: object) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    output_format = value.get("format") if isinstance(value, dict) else None
+    if output_format is None:
+        return None
+    if not isinstance(output_format, dict) or output_format.get("type") != "json_schema":
+        raise FieldError("output_config.format.type", "Input should be 'json_schema'")
+    schema = output_format.get("schema")
+    if not isinstance(schema, dict):
+        raise FieldError("output_config.format.schema", "Field required")
+    return schema
+
+
+def _string(obj: Mapping[str, object], name: str, path: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str) or not value:
+        raise FieldError(f"{path}.{name}", "Input should be a valid string")
+    return value
 
 
 def _stop_sequences(value: object) -> list[str]:
@@ -140,26 +293,24 @@ def _stop_sequences(value: object) -> list[str]:
 
 
 def _message(
-    call: ChatCall,
-    content: list[dict[str, str]],
-    stop_reason: str,
-    stop_sequence: str | None,
-    output_tokens: int,
-    response_id: str,
+    call: ChatCall, content: list[dict[str, object]], reply: Reply, response_id: str
 ) -> dict[str, object]:
+    # Anthropic's input_tokens counts only what was neither read from nor written to
+    # the cache; the emulator's cache hits are reads.
+    cached = min(reply.cached_tokens, call.prompt_tokens)
     return {
         "id": response_id,
         "type": "message",
         "role": "assistant",
         "model": call.model,
         "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": stop_sequence,
+        "stop_reason": reply.stop,
+        "stop_sequence": reply.stop_sequence,
         "usage": {
-            "input_tokens": call.prompt_tokens,
-            "output_tokens": output_tokens,
+            "input_tokens": call.prompt_tokens - cached,
+            "output_tokens": reply.output_tokens,
             "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "cache_read_input_tokens": cached,
             "service_tier": "standard",
         },
     }

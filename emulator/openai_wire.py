@@ -1,33 +1,23 @@
-"""OpenAI Chat Completions, as the emulator speaks it: checks, replies, error shapes."""
+"""OpenAI Chat Completions, as the emulator speaks it: checks, replies, error shapes.
+
+One wire class serves the dialects that differ on the wire, each an instance configured
+by flags rather than a subclass: :func:`openai_wire` (``/v1/chat/completions``, bearer
+auth; what OpenAI and most compatible servers speak), :func:`azure_wire` (the
+deployment in the path, an ``api-key`` header and a required ``api-version`` query
+parameter) and :func:`perplexity_wire` (no tools; answers carry ``citations`` and
+``search_results``). Request parsing lives in :mod:`emulator.openai_parse`.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 
-from emulator.generate import Reply, estimate_tokens
-from emulator.wire import (
-    ChatCall,
-    FieldError,
-    WireError,
-    optional_count,
-    optional_number,
-    text_content,
-    unknown_fields,
-)
+import orjson
 
-# Fields OpenAI accepts that the emulator tolerates; anything else is rejected as
-# OpenAI does, which catches adapters sending misspelt or invented parameters.
-_ALLOWED = frozenset(
-    {
-        "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
-        "stop", "n", "user", "seed", "presence_penalty", "frequency_penalty", "metadata",
-        "store", "response_format", "logit_bias", "logprobs", "top_logprobs", "service_tier",
-        "stream",
-    }
-)  # fmt: skip
-_ROLES = frozenset({"system", "developer", "user", "assistant"})
-_MAX_STOP = 4
+from emulator.generate import Reply
+from emulator.openai_parse import parse_request
+from emulator.wire import ChatCall, FieldError, WireError
 
 _STATUS_ERRORS: dict[int, tuple[str, str, str | None]] = {
     413: ("invalid_request_error", "Request body too large.", "request_too_large"),
@@ -40,31 +30,59 @@ _STATUS_ERRORS: dict[int, tuple[str, str, str | None]] = {
     504: ("server_error", "Gateway timeout. The request took too long to complete.", None),
     529: ("server_error", "The engine is currently overloaded, please try again later.", None),
 }  # fmt: skip
+_API_VERSION = "api-version"
+_NO_BEARER = (
+    "You didn't provide an API key. You need to provide your API key in an "
+    "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+_NO_API_KEY = (
+    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+    "provide a valid key for an active subscription and use a correct regional API "
+    "endpoint for your resource."
+)
 
 
 class OpenAIWire:
-    name = "openai"
-    request_id_header = "x-request-id"
-    id_prefix = "chatcmpl-"
-    routes: tuple[str, ...] = ("/v1/chat/completions",)
+    def __init__(
+        self,
+        name: str = "openai",
+        routes: tuple[str, ...] = ("/v1/chat/completions",),
+        *,
+        api_key_header: bool = False,
+        require_api_version: bool = False,
+        request_id_header: str = "x-request-id",
+        tools: bool = True,
+        citations: bool = False,
+    ) -> None:
+        self.name = name
+        self.routes = routes
+        self.request_id_header = request_id_header
+        self.id_prefix = "chatcmpl-"
+        self._api_key_header = api_key_header
+        self._require_api_version = require_api_version
+        self._tools = tools
+        self._citations = citations
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
+        if self._api_key_header:
+            if not headers.get("api-key", "").strip():
+                raise WireError(401, "invalid_request_error", _NO_API_KEY, code="401")
+            return
         scheme, _, key = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
-            raise WireError(
-                401,
-                "invalid_request_error",
-                "You didn't provide an API key. You need to provide your API key in an "
-                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-            )
+            raise WireError(401, "invalid_request_error", _NO_BEARER)
 
     def parse(self, body: object, path: Mapping[str, str]) -> ChatCall:
+        # The server passes query parameters in ``path`` too; path parameters win.
+        if self._require_api_version and not path.get(_API_VERSION):
+            # What Azure answers when the api-version query parameter is missing.
+            raise WireError(404, "invalid_request_error", "Resource not found", code="404")
         if not isinstance(body, dict):
             raise WireError(
                 400, "invalid_request_error", "We could not parse the JSON body of your request."
             )
         try:
-            return _parse(body)
+            return parse_request(body, model=path.get("model"), tools=self._tools)
         except FieldError as exc:
             raise WireError(
                 400, "invalid_request_error", f"Invalid '{exc.path}': {exc.problem}",
@@ -105,61 +123,67 @@ class OpenAIWire:
     def success_body(
         self, call: ChatCall, reply: Reply, response_id: str, created: int
     ) -> dict[str, object]:
+        message: dict[str, object] = {"role": "assistant", "content": reply.text}
         finish = "length" if reply.stop == "max_tokens" else "stop"
-        return _completion(call, reply.text, finish, reply.output_tokens, response_id, created)
+        if reply.tool_call is not None:
+            tool = reply.tool_call
+            # OpenAI sends arguments as a JSON-encoded string, not an object.
+            arguments = orjson.dumps(tool.arguments).decode()
+            message["content"] = None
+            message["tool_calls"] = [
+                {
+                    "id": tool.call_id,
+                    "type": "function",
+                    "function": {"name": tool.name, "arguments": arguments},
+                }
+            ]
+            finish = "tool_calls"
+        body = _completion(call, message, finish, reply, response_id, created)
+        if self._citations:
+            body.update(_sources(call))
+        return body
 
     def filtered_body(self, call: ChatCall, response_id: str, created: int) -> dict[str, object]:
-        return _completion(call, None, "content_filter", 1, response_id, created)
+        filtered = Reply("", 1, "end_turn")
+        message: dict[str, object] = {"role": "assistant", "content": None}
+        return _completion(call, message, "content_filter", filtered, response_id, created)
 
 
-def _parse(body: Mapping[str, object]) -> ChatCall:
-    extra = unknown_fields(body, _ALLOWED)
-    if extra:
-        raise FieldError(extra[0], "Unrecognized request argument supplied")
-    if body.get("stream"):
-        raise FieldError("stream", "streaming is not emulated")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise FieldError("model", "you must provide a model parameter")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise FieldError("messages", "Input should be a non-empty array")
-    texts: list[str] = []
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in _ROLES:
-            raise FieldError(f"messages[{i}].role", f"must be one of {sorted(_ROLES)}")
-        texts.append(text_content(message.get("content"), f"messages[{i}].content"))
-    optional_number(body, "temperature", 0.0, 2.0)
-    optional_number(body, "top_p", 0.0, 1.0)
-    max_tokens = optional_count(body, "max_completion_tokens") or optional_count(body, "max_tokens")
-    return ChatCall(
-        model=model,
-        prompt=texts[-1],
-        prompt_tokens=sum(estimate_tokens(t) for t in texts),
-        max_tokens=max_tokens,
-        stop=_stop(body.get("stop")),
+def openai_wire() -> OpenAIWire:
+    return OpenAIWire()
+
+
+def azure_wire() -> OpenAIWire:
+    return OpenAIWire(
+        "azure",
+        ("/openai/deployments/{model}/chat/completions",),
+        api_key_header=True,
+        require_api_version=True,
+        request_id_header="apim-request-id",
     )
 
 
-def _stop(value: object) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if (
-        isinstance(value, list)
-        and len(value) <= _MAX_STOP
-        and all(isinstance(s, str) for s in value)
-    ):
-        return list(value)
-    raise FieldError("stop", f"Input should be a string or an array of up to {_MAX_STOP} strings")
+def perplexity_wire() -> OpenAIWire:
+    return OpenAIWire("perplexity", ("/perplexity/chat/completions",), tools=False, citations=True)
+
+
+def _sources(call: ChatCall) -> dict[str, object]:
+    # Stable per model, so a test can predict them.
+    urls = [f"https://example.org/{call.model}/source-{i}" for i in (1, 2)]
+    return {
+        "citations": urls,
+        "search_results": [
+            {"title": f"Source {i}", "url": url, "date": "2025-01-01"}
+            for i, url in enumerate(urls, 1)
+        ],
+    }
 
 
 def _completion(
     call: ChatCall,
-    content: str | None,
+    message: dict[str, object],
     finish: str,
-    output_tokens: int,
+    reply: Reply,
     response_id: str,
     created: int,
 ) -> dict[str, object]:
@@ -171,21 +195,16 @@ def _completion(
         "choices": [
             {
                 "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": content,
-                    "refusal": None,
-                    "annotations": [],
-                },
+                "message": {**message, "refusal": None, "annotations": []},
                 "logprobs": None,
                 "finish_reason": finish,
             }
         ],
         "usage": {
             "prompt_tokens": call.prompt_tokens,
-            "completion_tokens": output_tokens,
-            "total_tokens": call.prompt_tokens + output_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens": reply.output_tokens,
+            "total_tokens": call.prompt_tokens + reply.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": reply.cached_tokens, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": 0,
                 "audio_tokens": 0,

@@ -165,7 +165,9 @@ async def _handle_chat(request: web.Request, wire: Wire) -> web.Response:
     model = request.match_info.get("model") or _model_of(body)
     try:
         wire.check_headers(request.headers)
-        call = wire.parse(body, request.match_info)
+        # Query parameters ride along for dialects that need one (Azure's api-version);
+        # path parameters win a name clash.
+        call = wire.parse(body, {**request.query, **request.match_info})
     except WireError as err:
         state.stats.record(wire.name, model, "unauthorized" if err.status == 401 else "bad_request")
         return _error(wire, err, request_id)

@@ -21,7 +21,6 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 ROUTEYARD = [sys.executable, "-m", "routeyard.cli"]
-KEYS = {"OPENAI_API_KEY": "test-openai-key", "ANTHROPIC_API_KEY": "test-anthropic-key"}
 
 
 def free_port() -> int:
@@ -108,6 +107,29 @@ class Emulator:
         self.process.stop()
 
 
+# Where the emulator serves each OpenAI-compatible dialect that differs on the wire.
+_EMULATOR_OPENAI_PREFIX = {"azure": "", "perplexity": "/perplexity"}
+
+
+def emulator_base_url(provider: dict[str, Any], emulator_url: str) -> str:
+    """The base_url that makes a provider entry talk to the emulator instead."""
+    if provider["format"] == "openai":
+        return emulator_url + _EMULATOR_OPENAI_PREFIX.get(provider.get("preset") or "", "/v1")
+    return emulator_url
+
+
+def fake_credentials(config: Path) -> dict[str, str]:
+    """Environment giving every provider in ``config`` a key the emulator accepts."""
+    env: dict[str, str] = {}
+    for provider in yaml.safe_load(config.read_text())["providers"].values():
+        if provider["format"] == "bedrock":
+            env[provider.get("aws_access_key_env", "AWS_ACCESS_KEY_ID")] = "AKIDEMULATOR"
+            env[provider.get("aws_secret_key_env", "AWS_SECRET_ACCESS_KEY")] = "emulator-secret"
+        elif provider.get("api_key_env"):
+            env[provider["api_key_env"]] = f"test-{provider['api_key_env'].lower()}"
+    return env
+
+
 def derive_config(base: Path, tmp: Path, emulator_url: str, name: str, **overrides: Any) -> Path:
     """``base`` pointed at this emulator, with its own topics, consumer group and store."""
     data = yaml.safe_load(base.read_text())
@@ -116,8 +138,8 @@ def derive_config(base: Path, tmp: Path, emulator_url: str, name: str, **overrid
         key: f"{name}.{value}" if key != "partitions" else value
         for key, value in data["topics"].items()
     }
-    data["providers"]["openai"]["base_url"] = f"{emulator_url}/v1"
-    data["providers"]["anthropic"]["base_url"] = emulator_url
+    for provider in data["providers"].values():
+        provider["base_url"] = emulator_base_url(provider, emulator_url)
     data["store"]["path"] = str(tmp / "chdb")
     data["usage_sink"]["flush_interval_s"] = 0.2
     for key, value in overrides.items():
@@ -130,7 +152,7 @@ def derive_config(base: Path, tmp: Path, emulator_url: str, name: str, **overrid
 class Worker:
     def __init__(self, tmp: Path, config: Path, bootstrap: str, tag: str = "worker") -> None:
         argv = [*ROUTEYARD, "worker", "--config", str(config), "--bootstrap", bootstrap]
-        self.process = Process(tag, argv, tmp / f"{tag}.log", KEYS)
+        self.process = Process(tag, argv, tmp / f"{tag}.log", fake_credentials(config))
         wait_until(self._ready, 90, f"{tag} to join its group")
 
     def _ready(self) -> bool:

@@ -1,5 +1,6 @@
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from adapters.anthropic_messages import (
     build_payload,
 )
 from adapters.base import ChatAdapter, ProviderRequest
+from adapters.capabilities import check_supported
 from adapters.errors import (
     AuthenticationFailed,
     ContentFiltered,
@@ -23,10 +25,13 @@ from adapters.errors import (
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
+    UnsupportedFeature,
 )
 from emulator.generate import estimate_tokens, generate_reply
 from emulator.profile import EmulatorConfig, FaultProfile
 from emulator.server import RunningEmulator
+from schemas.chat import ImagePart, ResponseFormat, TextPart, ToolCall, ToolSpec
+from schemas.events import ChatMessage, GenerationParams
 
 StartEmulator = Callable[..., Awaitable[RunningEmulator]]
 AdapterFor = Callable[..., ChatAdapter]
@@ -34,6 +39,21 @@ Chat = Callable[..., ProviderRequest]
 Stats = Callable[[RunningEmulator], Awaitable[dict[str, Any]]]
 
 TIMEOUT_S = 5.0
+PNG = "iVBORw0KGgo="
+URL_IMAGE: dict[str, Any] = {"media_type": "image/jpeg", "url": "https://example.com/cat.jpg"}
+WEATHER = ToolSpec(
+    name="get_weather",
+    description="current weather",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+)
+
+
+def conversation(*messages: ChatMessage, **fields: Any) -> ProviderRequest:
+    return ProviderRequest(upstream_model="claude-emu", messages=list(messages), **fields)
+
+
+def user(content: Any) -> ChatMessage:
+    return ChatMessage(role="user", content=content)
 
 
 def faulty(**profile: object) -> EmulatorConfig:
@@ -154,8 +174,7 @@ async def test_truncated_body_is_malformed(
 
 
 def test_payload_hoists_system_and_defaults_max_tokens(chat: Chat) -> None:
-    # The Messages API has no sampling parameters, so temperature and top_p stay home.
-    request = chat("hi", system="sys", temperature=1.5, top_p=0.9, stop=["END"])
+    request = chat("hi", system="sys", stop=["END"])
     assert build_payload(request) == {
         "model": "model-a",
         "max_tokens": DEFAULT_MAX_TOKENS,
@@ -170,6 +189,154 @@ def test_payload_hoists_system_and_defaults_max_tokens(chat: Chat) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("params", "response_format", "missing"),
+    [
+        ({"temperature": 0.5}, None, "temperature"),
+        ({"top_p": 0.9}, None, "top_p"),
+        ({}, ResponseFormat(type="json_object"), "json_object"),
+    ],
+)
+def test_what_the_api_lacks_is_refused_before_the_call(
+    chat: Chat, params: dict[str, Any], response_format: ResponseFormat | None, missing: str
+) -> None:
+    adapter = AnthropicMessagesAdapter("a", "http://unused", httpx.AsyncClient(), "k")
+    request = chat("hi", **params).model_copy(update={"response_format": response_format})
+    with pytest.raises(UnsupportedFeature, match=missing):
+        check_supported(request, adapter.capabilities, "a")
+
+
+def test_images_tools_and_schemas_are_supported(chat: Chat) -> None:
+    adapter = AnthropicMessagesAdapter("a", "http://unused", httpx.AsyncClient(), "k")
+    request = conversation(
+        ChatMessage(role="system", content="s"),
+        user([ImagePart(media_type="image/png", data=PNG), ImagePart(**URL_IMAGE)]),
+        tools=[WEATHER],
+        tool_choice="required",
+        params=GenerationParams(stop=["x"]),
+        response_format=ResponseFormat(type="json_schema", json_schema={"type": "object"}),
+    )
+    check_supported(request, adapter.capabilities, "a")
+    assert adapter.capabilities.reports_cached_tokens
+
+
+def test_payload_maps_images_tools_and_results() -> None:
+    first = ToolCall(id="toolu_1", name="get_weather", arguments={"city": "Lisbon"})
+    second = ToolCall(id="call_2", name="get_time")
+    request = conversation(
+        user([TextPart(text="see"), ImagePart(media_type="image/png", data=PNG),
+              ImagePart(**URL_IMAGE)]),
+        ChatMessage(role="assistant", content="checking", tool_calls=[first, second]),
+        ChatMessage(role="tool", tool_call_id="toolu_1", content="sunny"),
+        ChatMessage(role="tool", tool_call_id="call_2", content=[TextPart(text="noon")]),
+        user("thanks"),
+        tools=[WEATHER, ToolSpec(name="get_time")],
+        tool_choice="required",
+        response_format=ResponseFormat(type="json_schema", json_schema={"type": "object"}),
+    )  # fmt: skip
+    payload = build_payload(request)
+    assert payload["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "see"},
+                {"type": "image",
+                 "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+                {"type": "image", "source": {"type": "url", "url": URL_IMAGE["url"]}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "checking"},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                 "input": {"city": "Lisbon"}},
+                {"type": "tool_use", "id": "call_2", "name": "get_time", "input": {}},
+            ],
+        },
+        # Consecutive results share one user turn, after the multi-call turn.
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"},
+                {"type": "tool_result", "tool_use_id": "call_2",
+                 "content": [{"type": "text", "text": "noon"}]},
+            ],
+        },
+        {"role": "user", "content": "thanks"},
+    ]  # fmt: skip
+    assert payload["tools"] == [
+        {"name": "get_weather", "description": "current weather",
+         "input_schema": WEATHER.parameters},
+        {"name": "get_time", "input_schema": {"type": "object", "properties": {}}},
+    ]  # fmt: skip
+    assert payload["tool_choice"] == {"type": "any"}
+    assert payload["output_config"] == {
+        "format": {"type": "json_schema", "schema": {"type": "object"}}
+    }
+    assert build_payload(conversation(user("hi"), tools=[WEATHER], tool_choice="none"))[
+        "tool_choice"
+    ] == {"type": "none"}
+
+
+async def test_tool_call_round_trip(start_emulator: StartEmulator, adapter_for: AdapterFor) -> None:
+    emulator = await start_emulator()
+    adapter = adapter_for("anthropic", emulator)
+    ask = user("call get_weather for Lisbon")
+    first = await adapter.complete(conversation(ask, tools=[WEATHER]), timeout_s=TIMEOUT_S)
+    assert first.finish_reason == "tool_calls"
+    [call] = first.tool_calls
+    assert (call.name, call.arguments) == ("get_weather", {"city": "example"})
+    assert call.id.startswith("toolu_")
+    answered = conversation(
+        ask,
+        ChatMessage(role="assistant", tool_calls=[call]),
+        ChatMessage(role="tool", tool_call_id=call.id, content="sunny, 24C"),
+        tools=[WEATHER],
+    )
+    second = await adapter.complete(answered, timeout_s=TIMEOUT_S)
+    assert (second.finish_reason, second.tool_calls) == ("stop", [])
+    assert "sunny" in second.content
+
+
+@pytest.mark.parametrize(("choice", "calls"), [("required", 1), ("none", 0), ("auto", 0)])
+async def test_tool_choice_reaches_the_model(
+    start_emulator: StartEmulator, adapter_for: AdapterFor, choice: str, calls: int
+) -> None:
+    emulator = await start_emulator()
+    request = conversation(user("hello there"), tools=[WEATHER], tool_choice=choice)
+    result = await adapter_for("anthropic", emulator).complete(request, timeout_s=TIMEOUT_S)
+    assert len(result.tool_calls) == calls
+
+
+async def test_json_schema_and_images_round_trip(
+    start_emulator: StartEmulator, adapter_for: AdapterFor
+) -> None:
+    emulator = await start_emulator()
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    request = conversation(
+        user([TextPart(text="count these"), ImagePart(media_type="image/png", data=PNG),
+              ImagePart(**URL_IMAGE)]),
+        response_format=ResponseFormat(type="json_schema", json_schema=schema),
+    )  # fmt: skip
+    result = await adapter_for("anthropic", emulator).complete(request, timeout_s=TIMEOUT_S)
+    assert orjson.loads(result.content) == {"n": 1}
+
+
+async def test_repeated_long_prompt_reports_cache_reads(
+    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
+) -> None:
+    emulator = await start_emulator()
+    adapter = adapter_for("anthropic", emulator)
+    request = chat("word " * 1200)
+    first = await adapter.complete(request, timeout_s=TIMEOUT_S)
+    second = await adapter.complete(request, timeout_s=TIMEOUT_S)
+    assert first.cached_input_tokens == 0
+    assert 0 < second.cached_input_tokens < second.input_tokens
+    # Anthropic reports the cached part apart; our input_tokens puts it back.
+    assert second.input_tokens == first.input_tokens
+
+
 # Replies no emulator profile produces: other documented error types and shapes.
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -177,7 +344,9 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 def mocked(handler: Handler) -> ChatAdapter:
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return AnthropicMessagesAdapter("mock", "http://mock.test/", client, "k")
+    return AnthropicMessagesAdapter(
+        "mock", "http://mock.test/", client, "k", headers={"anthropic-beta": "flag-1"}
+    )
 
 
 def reply(status: int, body: object, headers: dict[str, str] | None = None) -> Handler:
@@ -187,6 +356,7 @@ def reply(status: int, body: object, headers: dict[str, str] | None = None) -> H
         assert request.url == "http://mock.test/v1/messages"
         assert request.headers["x-api-key"] == "k"
         assert request.headers["anthropic-version"] == API_VERSION
+        assert request.headers["anthropic-beta"] == "flag-1"
         return httpx.Response(status, content=content, headers=headers)
 
     return handle
@@ -218,6 +388,14 @@ def error_body(error_type: str, message: str = "nope") -> dict[str, object]:
         (503, b"upstream connect error", ProviderUnavailable),
         (200, b"{", MalformedResponse),
         (200, {"type": "message", "content": "text"}, MalformedResponse),
+        (
+            200,
+            {
+                "content": [{"type": "tool_use", "name": "f", "input": {}}],
+                "usage": {"input_tokens": 1, "output_tokens": 1},
+            },
+            MalformedResponse,
+        ),
     ],
 )
 async def test_error_translation(
@@ -258,3 +436,60 @@ async def test_text_blocks_concatenate_and_tool_use_maps(chat: Chat) -> None:
     assert result.finish_reason == "tool_calls"
     assert result.provider_request_id == "msg_1"
     assert result.upstream_model == "claude-x-20250101"
+
+
+async def test_usage_sums_cache_reads_and_writes(chat: Chat) -> None:
+    body = {
+        "id": "msg_2",
+        "content": [{"type": "text", "text": "hi"}],
+        "stop_reason": "pause_turn",
+        "usage": {
+            "input_tokens": 10,
+            "output_tokens": 3,
+            "cache_creation_input_tokens": 200,
+            "cache_read_input_tokens": 1000,
+        },
+    }
+    result = await mocked(reply(200, body)).complete(chat(), timeout_s=TIMEOUT_S)
+    assert (result.input_tokens, result.cached_input_tokens) == (1210, 1000)
+    assert result.finish_reason == "other"
+    nulls = {**body, "usage": {**body["usage"], "cache_creation_input_tokens": None,  # type: ignore[dict-item]
+                               "cache_read_input_tokens": None}}  # fmt: skip
+    result = await mocked(reply(200, nulls)).complete(chat(), timeout_s=TIMEOUT_S)
+    assert (result.input_tokens, result.cached_input_tokens) == (10, 0)
+
+
+async def test_refusal_details_reach_the_error(chat: Chat) -> None:
+    body = {
+        "id": "msg_3",
+        "content": [],
+        "stop_reason": "refusal",
+        "stop_details": {"type": "refusal", "category": "cyber", "explanation": "exploit code"},
+        "usage": {"input_tokens": 4, "output_tokens": 0},
+    }
+    with pytest.raises(ContentFiltered, match="category cyber: exploit code") as caught:
+        await mocked(reply(200, body)).complete(chat(), timeout_s=TIMEOUT_S)
+    assert caught.value.provider_request_id == "msg_3"
+
+
+async def test_rate_limit_reset_headers_stand_in_for_retry_after(chat: Chat) -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=30)
+    later = soon + timedelta(seconds=30)
+    headers = {
+        "anthropic-ratelimit-requests-remaining": "5",
+        "anthropic-ratelimit-requests-reset": later.isoformat(),
+        "anthropic-ratelimit-input-tokens-remaining": "0",
+        "anthropic-ratelimit-input-tokens-reset": soon.isoformat().replace("+00:00", "Z"),
+    }
+    with pytest.raises(RateLimited) as caught:
+        await mocked(reply(429, error_body("rate_limit_error"), headers)).complete(
+            chat(), timeout_s=TIMEOUT_S
+        )
+    # The exhausted limit (input tokens) decides, not the one with requests left.
+    assert caught.value.retry_after_s is not None
+    assert 25 < caught.value.retry_after_s <= 30
+    with pytest.raises(RateLimited) as both:
+        await mocked(
+            reply(429, error_body("rate_limit_error"), {**headers, "retry-after": "3"})
+        ).complete(chat(), timeout_s=TIMEOUT_S)
+    assert both.value.retry_after_s == 3.0

@@ -1,0 +1,271 @@
+"""AWS Bedrock Converse, as the emulator speaks it: checks, replies, error shapes.
+
+``POST /model/{modelId}/converse``. Requests must carry a SigV4 ``Authorization``
+header scoped to the ``bedrock`` service and an ``X-Amz-Date``; the emulator checks
+their shape, not the signature, since it never sees the raw bytes that were signed.
+Bodies are validated against botocore's model of the Converse input
+(:mod:`emulator.bedrock_shapes`) plus the conversation rules Bedrock enforces.
+
+Bedrock names an error in the ``x-amzn-ErrorType`` header; the server renders no
+per-error headers, so the emulator puts the type in the body's ``__type``, which
+botocore's parser reads as well.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from emulator.bedrock_shapes import check_body
+from emulator.generate import Reply, estimate_tokens
+from emulator.wire import ChatCall, FieldError, ToolDef, WireError
+
+SERVICE = "bedrock"
+ALGORITHM = "AWS4-HMAC-SHA256"
+GUARDRAIL_TEXT = "Sorry, the model cannot answer this question."
+
+# "Credential=AKID/20250102/us-east-1/bedrock/aws4_request, SignedHeaders=a;b, Signature=hex"
+_AUTHORIZATION = re.compile(
+    r"^Credential=(?P<key>[^/\s]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[^/]+)"
+    r"/aws4_request,\s*SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=(?P<sig>[0-9a-f]{64})$"
+)
+_AMZ_DATE = re.compile(r"^(?P<date>\d{8})T\d{6}Z$")
+
+# Bedrock's exception for each fault status. AWS never answers 529, so that fault
+# arrives as Bedrock's own overload signal, a 503.
+_STATUS_ERRORS: dict[int, tuple[int, str, str]] = {
+    408: (408, "ModelTimeoutException", "Model has timed out in processing the request."),
+    413: (413, "ValidationException", "Request body exceeds the maximum allowed size."),
+    429: (429, "ThrottlingException", "Too many requests, please wait before trying again."),
+    500: (500, "InternalServerException", "The server encountered an internal error."),
+    502: (502, "ServiceUnavailableException", "Bad gateway."),
+    503: (503, "ServiceUnavailableException", "Service is temporarily unavailable."),
+    504: (504, "ModelTimeoutException", "Model has timed out in processing the request."),
+    529: (503, "ServiceUnavailableException", "Service is temporarily unavailable."),
+}
+
+
+class BedrockWire:
+    name = "bedrock"
+    request_id_header = "x-amzn-RequestId"
+    id_prefix = "converse-"
+    routes: tuple[str, ...] = ("/model/{model}/converse",)
+
+    def check_headers(self, headers: Mapping[str, str]) -> None:
+        authorization = headers.get("authorization", "")
+        if not authorization:
+            raise _forbidden("MissingAuthenticationTokenException", "Missing Authentication Token")
+        algorithm, _, fields = authorization.partition(" ")
+        match = _AUTHORIZATION.match(fields.strip())
+        if algorithm != ALGORITHM or match is None:
+            raise _forbidden(
+                "IncompleteSignatureException",
+                f"Authorization header requires {ALGORITHM} with Credential, SignedHeaders"
+                " and Signature.",
+            )
+        if match["service"] != SERVICE:
+            raise _forbidden(
+                "InvalidSignatureException",
+                f"Credential should be scoped to correct service: '{SERVICE}'.",
+            )
+        signed = set(match["signed"].split(";"))
+        date = _AMZ_DATE.match(headers.get("x-amz-date", ""))
+        if date is None or not {"host", "x-amz-date"} <= signed:
+            raise _forbidden(
+                "IncompleteSignatureException",
+                "Authorization header requires a signed, well-formed X-Amz-Date header.",
+            )
+        if date["date"] != match["date"]:
+            raise _forbidden(
+                "InvalidSignatureException",
+                "Date in Credential scope does not match YYYYMMDD from X-Amz-Date.",
+            )
+        if "x-amz-security-token" in headers and "x-amz-security-token" not in signed:
+            raise _forbidden(
+                "InvalidSignatureException", "The security token must be a signed header."
+            )
+
+    def parse(self, body: object, path: Mapping[str, str]) -> ChatCall:
+        if not isinstance(body, dict):
+            raise WireError(400, "ValidationException", "Malformed input request, not JSON.")
+        try:
+            return _parse(body, path.get("model", ""))
+        except FieldError as exc:
+            raise WireError(400, "ValidationException", _validation_message(exc)) from exc
+
+    def context_window_error(self, call: ChatCall, limit: int) -> WireError:
+        return WireError(400, "ValidationException", "Input is too long for requested model.")
+
+    def status_error(self, status: int) -> WireError:
+        rendered, error_type, message = _STATUS_ERRORS[status]
+        return WireError(rendered, error_type, message)
+
+    def error_body(self, error: WireError, request_id: str) -> dict[str, object]:
+        return {"message": error.message, "__type": error.error_type}
+
+    def retry_after_headers(self, seconds: float) -> dict[str, str]:
+        # Bedrock itself sends none; the emulator keeps its retry_after_s control, and
+        # the adapter honours the header when a proxy in front of Bedrock adds one.
+        return {"retry-after": str(math.ceil(seconds))}
+
+    def success_body(
+        self, call: ChatCall, reply: Reply, response_id: str, created: int
+    ) -> dict[str, object]:
+        content: list[dict[str, object]] = []
+        if reply.text or reply.tool_call is None:
+            content.append({"text": reply.text})
+        if reply.tool_call is not None:
+            tool = reply.tool_call
+            content.append(
+                {"toolUse": {"toolUseId": tool.call_id, "name": tool.name, "input": tool.arguments}}
+            )
+        return _converse(call, content, reply.stop, reply.output_tokens, reply.cached_tokens)
+
+    def filtered_body(self, call: ChatCall, response_id: str, created: int) -> dict[str, object]:
+        tokens = estimate_tokens(GUARDRAIL_TEXT)
+        return _converse(call, [{"text": GUARDRAIL_TEXT}], "guardrail_intervened", tokens, 0)
+
+
+def _forbidden(error_type: str, message: str) -> WireError:
+    return WireError(403, error_type, message)
+
+
+def _validation_message(exc: FieldError) -> str:
+    return f"1 validation error detected: Value at '{exc.path}' failed: {exc.problem}"
+
+
+def _parse(body: dict[str, Any], model: str) -> ChatCall:
+    check_body(body, "Converse")
+    messages = body.get("messages")
+    if not messages:
+        raise FieldError("messages", "Member must not be null")
+    texts = [block["text"] for block in body.get("system", []) if "text" in block]
+    tools = _tools(body.get("toolConfig"))
+    last_text, images, answering = "", 0, False
+    for i, message in enumerate(messages):
+        _check_turn(messages, i, has_tools=bool(tools))
+        last_text, answering = "", False
+        for j, block in enumerate(message["content"]):
+            where = f"messages.{i}.content.{j}"
+            if "text" in block and not block["text"].strip():
+                raise FieldError(where, "The text field in the ContentBlock object is blank")
+            last_text += block.get("text", "") + _tool_result_text(block)
+            images += int("image" in block)
+            answering = answering or "toolResult" in block
+        texts.append(last_text)
+    inference = body.get("inferenceConfig", {})
+    return ChatCall(
+        model=model,
+        prompt=last_text,
+        prompt_tokens=sum(estimate_tokens(t) for t in texts),
+        max_tokens=inference.get("maxTokens"),
+        stop=list(inference.get("stopSequences", [])),
+        tools=tuple(tools),
+        tool_choice=_tool_choice(body.get("toolConfig"), tools),
+        json_schema=_json_schema(body.get("outputConfig")),
+        images=images,
+        answering_tool=answering,
+    )
+
+
+def _check_turn(messages: list[dict[str, Any]], i: int, *, has_tools: bool) -> None:
+    role = messages[i]["role"]
+    if role == "system":
+        raise FieldError(f"messages.{i}.role", "system prompts go in the system field")
+    if i == 0 and role != "user":
+        raise FieldError("messages.0.role", "A conversation must start with a user message.")
+    if i > 0 and messages[i - 1]["role"] == role:
+        raise FieldError(
+            f"messages.{i}.role", "A conversation must alternate between user and assistant roles."
+        )
+    misplaced = "toolResult" if role == "assistant" else "toolUse"
+    for j, block in enumerate(messages[i]["content"]):
+        if misplaced in block:
+            raise FieldError(f"messages.{i}.content.{j}", f"{misplaced} is not allowed for {role}")
+        if ("toolUse" in block or "toolResult" in block) and not has_tools:
+            raise FieldError(
+                "toolConfig",
+                "The toolConfig field must be defined when using toolUse and toolResult"
+                " content blocks.",
+            )
+
+
+def _tool_result_text(block: dict[str, Any]) -> str:
+    result = block.get("toolResult")
+    if result is None:
+        return ""
+    parts = [
+        part["text"] if "text" in part else orjson.dumps(part.get("json")).decode()
+        for part in result["content"]
+        if "text" in part or "json" in part
+    ]
+    return "".join(parts)
+
+
+def _tools(config: dict[str, Any] | None) -> list[ToolDef]:
+    if config is None:
+        return []
+    return [
+        ToolDef(t["toolSpec"]["name"], t["toolSpec"]["inputSchema"].get("json") or {})
+        for t in config["tools"]
+        if "toolSpec" in t
+    ]
+
+
+def _tool_choice(config: dict[str, Any] | None, tools: list[ToolDef]) -> str:
+    choice = (config or {}).get("toolChoice", {"auto": {}})
+    if "any" in choice:
+        return "required"
+    if "tool" in choice:
+        name: str = choice["tool"]["name"]
+        if name not in {t.name for t in tools}:
+            raise FieldError("toolConfig.toolChoice.tool.name", f"no tool named {name}")
+        return name
+    return "auto"
+
+
+def _json_schema(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    text_format = (config or {}).get("textFormat")
+    if text_format is None:
+        return None
+    schema = text_format["structure"].get("jsonSchema", {}).get("schema")
+    path = "outputConfig.textFormat.structure.jsonSchema.schema"
+    if schema is None:
+        raise FieldError(path, "Member must not be null")
+    try:
+        document = orjson.loads(schema)
+    except orjson.JSONDecodeError as exc:
+        raise FieldError(path, "the schema is not valid JSON") from exc
+    if not isinstance(document, dict):
+        raise FieldError(path, "the schema must be a JSON object")
+    return document
+
+
+def _converse(
+    call: ChatCall,
+    content: list[dict[str, object]],
+    stop_reason: str,
+    output_tokens: int,
+    cached_tokens: int,
+) -> dict[str, object]:
+    cached = min(cached_tokens, call.prompt_tokens)
+    usage: dict[str, int] = {
+        # Bedrock's inputTokens leaves out the tokens read from (or written to) the cache.
+        "inputTokens": call.prompt_tokens - cached,
+        "outputTokens": output_tokens,
+        "totalTokens": call.prompt_tokens + output_tokens,
+    }
+    if cached:
+        # Present only when caching was in play, as Bedrock does.
+        usage |= {"cacheReadInputTokens": cached, "cacheWriteInputTokens": 0}
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop_reason,
+        "usage": usage,
+        # The wire never sees the latency the server sampled; 0 keeps the member present.
+        "metrics": {"latencyMs": 0},
+    }
