@@ -50,7 +50,7 @@ def choose_route(config: GatewayConfig, request: LLMRequest, c: Classification) 
             )
         return _plan(named)
     for route in config.routes:
-        if matches(route.when, request, c):
+        if not route.by_name_only and matches(route.when, request, c):
             return _plan(route)
     raise RoutingError(
         "no_route",

@@ -58,7 +58,7 @@ def _summary(
     ]
     lines.append("by route -> model:")
     for (route, model), n in sorted(Counter((r["route"], r["model"]) for r in responses).items()):
-        lines.append(f"  {route:<8} -> {model:<14} {n:>5}")
+        lines.append(f"  {route:<10} -> {model:<22} {n:>5}")
     retried = Counter(r["attempts"] for r in responses)
     lines.append(
         "attempts per response: " + ", ".join(f"{k}: {v}" for k, v in sorted(retried.items()))
@@ -75,12 +75,17 @@ def _summary(
     return "\n".join(lines)
 
 
+def _named(i: int) -> dict[str, str]:
+    # A few requests ask for the example config's named routes.
+    return {5: {"route": "search"}, 15: {"route": "budget"}}.get(i % 20, {})
+
+
 async def _drive(
     bootstrap: str, topics: dict[str, str], group: str, n: int
 ) -> tuple[list[str], dict[str, list[dict[str, Any]]], float]:
     ids = [f"demo-{i}" for i in range(n)]
     events: list[tuple[str | None, bytes]] = [
-        (rid, orjson.dumps(request_event(rid, text, tenant=f"tenant-{i % 3}")))
+        (rid, orjson.dumps(request_event(rid, text, tenant=f"tenant-{i % 3}", **_named(i))))
         for i, (rid, text) in enumerate(zip(ids, sample_texts(n), strict=True))
     ]
     started = time.monotonic()

@@ -134,6 +134,9 @@ class RouteMatch(_Config):
 class RouteConfig(_Config):
     name: str = Field(min_length=1)
     when: RouteMatch = RouteMatch()
+    by_name_only: bool = Field(
+        default=False, description="never matched by conditions; only a request's route field"
+    )
     primary: str
     fallbacks: list[str] = Field(default_factory=list)
     retry: RetryPolicyConfig = RetryPolicyConfig()

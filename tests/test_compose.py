@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from adapters.credentials import missing_credentials
 from schemas.config import TopicsConfig
 from schemas.config_loader import parse_config
 
@@ -88,7 +89,16 @@ def test_worker_config_resolves_to_the_compose_services(services: dict[str, Any]
         assert provider.base_url is not None, name
         assert provider.base_url.host == "emulator", name
         assert str(provider.base_url.port) == emulator_port, name
-        assert provider.api_key_env in env, f"{name}: {provider.api_key_env} not in worker env"
+        names = (
+            [provider.aws_access_key_env, provider.aws_secret_key_env]
+            if provider.format == "bedrock"
+            else [provider.api_key_env]
+            if provider.api_key_env
+            else []
+        )
+        for variable in names:
+            assert variable in env, f"{name}: {variable} not in the worker's environment"
+    assert missing_credentials(config, env=env) == []
 
 
 def test_kafka_image_matches_dev_broker(services: dict[str, Any]) -> None:

@@ -49,3 +49,14 @@ def test_no_route_matches(config: GatewayConfig, make_request: MakeRequest) -> N
     with pytest.raises(RoutingError) as info:
         choose_route(config, req, c)
     assert info.value.reason == "no_route"
+
+
+def test_by_name_only_routes_are_never_matched(
+    config: GatewayConfig, make_request: MakeRequest
+) -> None:
+    named = config.routes[-1].model_copy(update={"name": "named", "by_name_only": True})
+    first = config.model_copy(update={"routes": [named, *config.routes]})
+    req = make_request("hello")
+    assert choose_route(first, req, classify(req)).route == "default"
+    asked = make_request("hello", route="named")
+    assert choose_route(first, asked, classify(asked)).route == "named"
