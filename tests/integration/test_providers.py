@@ -114,6 +114,26 @@ PROVIDERS: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
+NO_TOOLS = {"perplexity"}  # its API takes no tools: refused before the call
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Current weather for a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+def _tool_request(name: str) -> tuple[str | None, bytes]:
+    rid = f"tool-{name}"
+    event = request_event(
+        rid, "Call get_weather for Lisbon, please.", route=f"via-{name}", tools=[WEATHER_TOOL]
+    )
+    return rid, orjson.dumps(event)
+
+
 def _base_config(tmp: Path) -> Path:
     data = {
         "topics": {
@@ -173,11 +193,12 @@ async def test_every_provider_answers_through_the_pipeline(
             )
             for name in PROVIDERS
         ]
+        events += [_tool_request(name) for name in PROVIDERS]
         await publish(kafka_bootstrap, topics["requests"], events)
 
         def all_ended(got: dict[str, list[dict[str, Any]]]) -> bool:
             ended = {e["request_id"] for e in got[topics["responses"]] + got[topics["dlq"]]}
-            return len(ended) >= len(PROVIDERS)
+            return len(ended) >= 2 * len(PROVIDERS)
 
         got = await collect(
             kafka_bootstrap, [topics["responses"], topics["dlq"]], all_ended, deadline_s=60
@@ -189,15 +210,29 @@ async def test_every_provider_answers_through_the_pipeline(
         assert worker.stop() == 0, worker.process.log_text()[-3000:]
         emulator.stop()
 
-    assert got[topics["dlq"]] == [], [(d["request_id"], d["detail"]) for d in got[topics["dlq"]]]
+    letters = {d["request_id"]: d for d in got[topics["dlq"]]}
+    assert set(letters) == {f"tool-{name}" for name in NO_TOOLS}, letters
+    for letter in letters.values():
+        assert letter["reason"] == "permanent_error"
+        assert letter["last_error"]["kind"] == "unsupported_feature"
+        assert "tools" in letter["last_error"]["message"]
     by_id = {r["request_id"]: r for r in got[topics["responses"]]}
-    assert set(by_id) == {f"via-{name}" for name in PROVIDERS}
+    assert set(by_id) == {f"via-{name}" for name in PROVIDERS} | {
+        f"tool-{name}" for name in set(PROVIDERS) - NO_TOOLS
+    }
     for name in PROVIDERS:
         response = by_id[f"via-{name}"]
         assert response["provider"] == name
         assert response["content"], name
+        assert response["finish_reason"] == "stop", name
         assert response["usage"]["input_tokens"] > 0 and response["usage"]["output_tokens"] > 0
         assert Decimal(response["cost_usd"]) > 0, name
+    for name in set(PROVIDERS) - NO_TOOLS:
+        response = by_id[f"tool-{name}"]
+        assert response["finish_reason"] == "tool_calls", name
+        [call] = response["tool_calls"]
+        assert call["name"] == "get_weather" and isinstance(call["arguments"]["city"], str), name
+        assert call["id"], name
 
     store = UsageStore(open_backend(tmp_path / "chdb"), "routeyard")
     try:
@@ -207,5 +242,6 @@ async def test_every_provider_answers_through_the_pipeline(
         )
     finally:
         store.backend.close()
-    assert {r["provider"]: int(r["n"]) for r in rows} == {name: 1 for name in PROVIDERS}
+    expected = {name: 1 if name in NO_TOOLS else 2 for name in PROVIDERS}
+    assert {r["provider"]: int(r["n"]) for r in rows} == expected
     assert all(Decimal(r["usd"]) > 0 for r in rows)
