@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 import faust
+import mode
 
 from adapters.http_client import make_http_client
 from adapters.model_client import ModelClient
@@ -26,6 +27,10 @@ from streams.window import run_windowed
 log = logging.getLogger(__name__)
 
 _TRIAGE_IN_FLIGHT = 1000
+# A handler bug stops the worker (exit 1) instead of restarting the agent in place: a
+# restarted agent would go on past the unacknowledged events, leaving them unprocessed
+# until the next rebalance. A new worker replays from the last committed offset.
+_CRASH = mode.CrashingSupervisor
 
 
 def create_app(config: GatewayConfig, bootstrap: str) -> faust.App:
@@ -53,7 +58,7 @@ def create_app(config: GatewayConfig, bootstrap: str) -> faust.App:
     names = config.topics
     publisher = Publisher(topics)
 
-    @app.agent(topics[names.requests], name="triage")
+    @app.agent(topics[names.requests], name="triage", supervisor_strategy=_CRASH)
     async def triage_agent(stream: faust.StreamT[bytes]) -> None:
         recent = RecentIds(config.dedup_window)
 
@@ -72,18 +77,18 @@ def create_app(config: GatewayConfig, bootstrap: str) -> faust.App:
 
         await run_windowed(stream, handle, _TRIAGE_IN_FLIGHT)
 
-    @app.agent(topics[names.dispatch], name="dispatch")
+    @app.agent(topics[names.dispatch], name="dispatch", supervisor_strategy=_CRASH)
     async def dispatch_agent(stream: faust.StreamT[bytes]) -> None:
         async with make_http_client() as http:
             dispatcher = Dispatcher(config, ModelClient(config, http), publisher)
             await run_windowed(stream, dispatcher.handle, config.dispatch.max_in_flight)
 
-    @app.agent(topics[names.retry], name="retry")
+    @app.agent(topics[names.retry], name="retry", supervisor_strategy=_CRASH)
     async def retry_agent(stream: faust.StreamT[bytes]) -> None:
         holder = RetryHolder(names, publisher)
         await run_windowed(stream, holder.handle, config.retry.max_held)
 
-    @app.agent(topics[names.usage], name="usage_sink")
+    @app.agent(topics[names.usage], name="usage_sink", supervisor_strategy=_CRASH)
     async def usage_agent(stream: faust.StreamT[bytes]) -> None:
         def open_store() -> UsageStore:
             return UsageStore(open_backend(config.store.path), config.store.database)
