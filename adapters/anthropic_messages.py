@@ -19,31 +19,41 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from adapters.anthropic_payload import DEFAULT_MAX_TOKENS, build_payload
 from adapters.base import ProviderRequest, ProviderResult
-from adapters.capabilities import Capabilities
+from adapters.capabilities import Capabilities, features
 from adapters.errors import (
     AuthenticationFailed,
     ContentFiltered,
     ContextWindowExceeded,
     InvalidRequest,
-    MalformedResponse,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
 )
-from adapters.http_call import HttpReply, post_json
+from adapters.http_call import HttpReply, JsonApi
 from adapters.retry_after import parse_retry_after
 from adapters.status import error_for_status
+from adapters.vendor_reply import LenientModel
 from schemas.chat import ToolCall
 from schemas.events import FinishReason
 
 __all__ = ["API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicMessagesAdapter", "build_payload"]
 
 API_VERSION = "2023-06-01"
+
+# No temperature, top_p or json_object: see the module docstring.
+CAPABILITIES = Capabilities(
+    features(
+        "system_prompt", "images", "image_urls", "tools", "tool_choice_required",
+        "json_schema", "stop",
+    ),
+    streaming=True,
+    reports_cached_tokens=True,
+)  # fmt: skip
 
 _STOP: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -78,12 +88,7 @@ _RATE_LIMITS = ("requests", "tokens", "input-tokens", "output-tokens")
 _CONTEXT_WINDOW_PHRASES = ("prompt is too long", "input length and `max_tokens` exceed")
 
 
-class _Reply(BaseModel):
-    # Vendors add response fields all the time; ignoring extras keeps us parsing.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Block(_Reply):
+class _Block(LenientModel):
     type: str
     text: str | None = None
     # tool_use blocks
@@ -92,7 +97,7 @@ class _Block(_Reply):
     input: dict[str, Any] | None = None
 
 
-class _Usage(_Reply):
+class _Usage(LenientModel):
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
     # Null or absent when prompt caching played no part.
@@ -100,12 +105,12 @@ class _Usage(_Reply):
     cache_read_input_tokens: int | None = Field(default=None, ge=0)
 
 
-class _StopDetails(_Reply):
+class _StopDetails(LenientModel):
     category: str | None = None
     explanation: str | None = None
 
 
-class _Message(_Reply):
+class _Message(LenientModel):
     id: str | None = None
     model: str | None = None
     content: list[_Block]
@@ -114,12 +119,12 @@ class _Message(_Reply):
     usage: _Usage
 
 
-class _ErrorDetail(_Reply):
+class _ErrorDetail(LenientModel):
     type: str
     message: str = ""
 
 
-class _ErrorBody(_Reply):
+class _ErrorBody(LenientModel):
     error: _ErrorDetail
     request_id: str | None = None
 
@@ -137,108 +142,65 @@ class AnthropicMessagesAdapter:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.provider = provider
-        # No temperature, top_p or json_object: see the module docstring.
-        self.capabilities = Capabilities(
-            frozenset(
-                {
-                    "system_prompt",
-                    "images",
-                    "image_urls",
-                    "tools",
-                    "tool_choice_required",
-                    "json_schema",
-                    "stop",
-                }
-            ),
-            streaming=True,
-            reports_cached_tokens=True,
-        )
+        self.capabilities = CAPABILITIES
         self._url = base_url.rstrip("/") + "/v1/messages"
-        self._client = client
         # Static config headers first: anthropic-beta flags, say, but never the key.
-        self._headers = {**(headers or {}), "anthropic-version": API_VERSION}
-        if api_key:
-            self._headers["x-api-key"] = api_key
+        auth = {"x-api-key": api_key} if api_key else {}
+        api_headers = {**(headers or {}), "anthropic-version": API_VERSION, **auth}
+        self._api = JsonApi(provider, client, api_headers, request_id_headers=("request-id",))
 
     async def complete(self, request: ProviderRequest, *, timeout_s: float) -> ProviderResult:
-        reply = await post_json(
-            self._client,
-            self._url,
-            headers=self._headers,
-            payload=build_payload(request),
-            timeout_s=timeout_s,
-            provider=self.provider,
-        )
-        request_id = reply.headers.get("request-id")
-        if not 200 <= reply.status < 300:
-            raise self._error(reply, request_id)
-        return self._result(reply, request_id, request.upstream_model)
+        reply = await self._api.post(self._url, build_payload(request), timeout_s=timeout_s)
+        if not reply.ok:
+            raise _error(reply)
+        return _result(reply, request.upstream_model)
 
-    def _result(self, reply: HttpReply, request_id: str | None, asked_model: str) -> ProviderResult:
-        try:
-            body = _Message.model_validate(reply.body)
-        except ValidationError as exc:
-            raise MalformedResponse(
-                f"unexpected message body: {reply.snippet()!r}",
-                provider=self.provider,
-                status_code=reply.status,
-                provider_request_id=request_id,
-            ) from exc
-        request_id = request_id or body.id
-        if body.stop_reason == "refusal":
-            raise ContentFiltered(
-                _refusal_message(body.stop_details),
-                provider=self.provider,
-                status_code=reply.status,
-                provider_request_id=request_id,
-            )
-        try:
-            tool_calls = [
-                ToolCall(id=b.id or "", name=b.name or "", arguments=b.input or {})
-                for b in body.content
-                if b.type == "tool_use"
-            ]
-        except ValidationError as exc:
-            raise MalformedResponse(
-                f"unusable tool_use block: {reply.snippet()!r}",
-                provider=self.provider,
-                status_code=reply.status,
-                provider_request_id=request_id,
-            ) from exc
-        usage = body.usage
-        cache_read = usage.cache_read_input_tokens or 0
-        return ProviderResult(
-            content="".join(b.text or "" for b in body.content if b.type == "text"),
-            tool_calls=tool_calls,
-            finish_reason=_STOP.get(body.stop_reason or "", "other"),
-            # Anthropic's input_tokens leaves out the cached part, read or written.
-            input_tokens=usage.input_tokens + cache_read + (usage.cache_creation_input_tokens or 0),
-            output_tokens=usage.output_tokens,
-            cached_input_tokens=cache_read,
-            provider_request_id=request_id,
-            upstream_model=body.model or asked_model,
-        )
 
-    def _error(self, reply: HttpReply, request_id: str | None) -> ProviderError:
-        cls = error_for_status(reply.status)
-        message = reply.snippet()
-        try:
-            body = _ErrorBody.model_validate(reply.body)
-        except ValidationError:
-            pass  # not the documented error shape: the status alone decides
-        else:
-            message = body.error.message or message
-            request_id = request_id or body.request_id
-            cls = _TYPE_ERRORS.get(body.error.type, cls)
-            if _is_context_window(reply.status, body.error):
-                cls = ContextWindowExceeded
-        return cls(
-            message,
-            provider=self.provider,
-            status_code=reply.status,
-            provider_request_id=request_id,
-            retry_after_s=_retry_after(reply.headers),
-        )
+def _result(reply: HttpReply, asked_model: str) -> ProviderResult:
+    try:
+        body = _Message.model_validate(reply.body)
+    except ValidationError as exc:
+        raise reply.malformed("unexpected message body") from exc
+    reply = reply.with_request_id(body.id)
+    if body.stop_reason == "refusal":
+        raise reply.error(ContentFiltered, _refusal_message(body.stop_details))
+    try:
+        tool_calls = [
+            ToolCall(id=b.id or "", name=b.name or "", arguments=b.input or {})
+            for b in body.content
+            if b.type == "tool_use"
+        ]
+    except ValidationError as exc:
+        raise reply.malformed("unusable tool_use block") from exc
+    usage = body.usage
+    cache_read = usage.cache_read_input_tokens or 0
+    return ProviderResult(
+        content="".join(b.text or "" for b in body.content if b.type == "text"),
+        tool_calls=tool_calls,
+        finish_reason=_STOP.get(body.stop_reason or "", "other"),
+        # Anthropic's input_tokens leaves out the cached part, read or written.
+        input_tokens=usage.input_tokens + cache_read + (usage.cache_creation_input_tokens or 0),
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=cache_read,
+        provider_request_id=reply.request_id,
+        upstream_model=body.model or asked_model,
+    )
+
+
+def _error(reply: HttpReply) -> ProviderError:
+    cls = error_for_status(reply.status)
+    message = reply.snippet()
+    try:
+        body = _ErrorBody.model_validate(reply.body)
+    except ValidationError:
+        pass  # not the documented error shape: the status alone decides
+    else:
+        message = body.error.message or message
+        reply = reply.with_request_id(body.request_id)
+        cls = _TYPE_ERRORS.get(body.error.type, cls)
+        if _is_context_window(reply.status, body.error):
+            cls = ContextWindowExceeded
+    return reply.error(cls, message, retry_after_s=_retry_after(reply.headers))
 
 
 def _refusal_message(details: _StopDetails | None) -> str:

@@ -12,16 +12,17 @@ import re
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from adapters.base import ProviderRequest, ProviderResult
 from adapters.bedrock_errors import translate_error
 from adapters.bedrock_payload import build_body, converse_path
-from adapters.capabilities import Capabilities
+from adapters.capabilities import Capabilities, features
 from adapters.credentials import AwsKeys
 from adapters.errors import ContentFiltered, MalformedResponse, UnsupportedFeature
-from adapters.http_call import HttpReply, post_json
+from adapters.http_call import HttpReply, JsonApi
 from adapters.sigv4 import SigV4Signer
+from adapters.vendor_reply import LenientModel
 from schemas.chat import FinishReason, ToolCall
 
 SIGNING_SERVICE = "bedrock"
@@ -49,52 +50,39 @@ _MALFORMED = frozenset({"malformed_model_output", "malformed_tool_use"})
 # What Converse carries: image bytes but no URLs, tools with "auto", "any" (our
 # "required") or a named tool, and JSON only against a schema (outputConfig.textFormat
 # is json_schema-only, so json_object is left to other formats).
-BEDROCK_CAPABILITIES = Capabilities(
-    frozenset(
-        {
-            "system_prompt",
-            "images",
-            "tools",
-            "tool_choice_required",
-            "json_schema",
-            "temperature",
-            "top_p",
-            "stop",
-        }
+CAPABILITIES = Capabilities(
+    features(
+        "system_prompt", "images", "tools", "tool_choice_required", "json_schema",
+        "temperature", "top_p", "stop",
     ),
     streaming=True,
     reports_cached_tokens=True,
-)
+)  # fmt: skip
 
 
-class _Reply(BaseModel):
-    # AWS adds response fields over time; ignoring extras keeps us parsing.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _ToolUse(_Reply):
+class _ToolUse(LenientModel):
     toolUseId: str
     name: str
     input: dict[str, Any] = Field(default_factory=dict)
 
 
-class _Block(_Reply):
+class _Block(LenientModel):
     # A union on the wire: each block has exactly one of these members, or another
     # kind (reasoning, citations) that the result does not carry.
     text: str | None = None
     toolUse: _ToolUse | None = None
 
 
-class _Message(_Reply):
+class _Message(LenientModel):
     role: str
     content: list[_Block]
 
 
-class _Output(_Reply):
+class _Output(LenientModel):
     message: _Message
 
 
-class _Usage(_Reply):
+class _Usage(LenientModel):
     # Bedrock's inputTokens leaves out cache reads and writes; ours counts all.
     inputTokens: int = Field(ge=0)
     outputTokens: int = Field(ge=0)
@@ -102,7 +90,7 @@ class _Usage(_Reply):
     cacheWriteInputTokens: int = Field(default=0, ge=0)
 
 
-class _Converse(_Reply):
+class _Converse(LenientModel):
     output: _Output
     stopReason: str
     # Required: without it we cannot bill the call.
@@ -131,12 +119,13 @@ class BedrockConverseAdapter:
         headers: dict[str, str] | None = None,
     ) -> None:
         self.provider = provider
-        self.capabilities = BEDROCK_CAPABILITIES
+        self.capabilities = CAPABILITIES
         self._base_url = base_url.rstrip("/")
-        self._client = client
         # Without keys requests go unsigned, and AWS's 403 says so on the first call.
         self._signer = SigV4Signer(keys, service=SIGNING_SERVICE, region=region) if keys else None
-        self._headers = {**(headers or {}), "content-type": "application/json"}
+        # The content type is set here, not left to JsonApi, because it must be signed.
+        api_headers = {**(headers or {}), "content-type": "application/json"}
+        self._api = JsonApi(provider, client, api_headers, request_id_headers=(REQUEST_ID_HEADER,))
 
     async def complete(self, request: ProviderRequest, *, timeout_s: float) -> ProviderResult:
         temperature = request.params.temperature
@@ -148,61 +137,38 @@ class BedrockConverseAdapter:
             )
         url = self._base_url + converse_path(request.upstream_model)
         body = build_body(request)
-        headers = self._signer.sign(url, body, self._headers) if self._signer else self._headers
-        reply = await post_json(
-            self._client,
-            url,
-            headers=headers,
-            payload=body,
-            timeout_s=timeout_s,
-            provider=self.provider,
-        )
-        request_id = reply.headers.get(REQUEST_ID_HEADER)
-        if not 200 <= reply.status < 300:
-            raise translate_error(reply, self.provider, request_id)
-        return self._result(reply, request_id, request.upstream_model)
+        signed = self._signer.sign(url, body, self._api.headers) if self._signer else None
+        reply = await self._api.post(url, body, timeout_s=timeout_s, headers=signed)
+        if not reply.ok:
+            raise translate_error(reply)
+        return _result(reply, request.upstream_model)
 
-    def _result(self, reply: HttpReply, request_id: str | None, model: str) -> ProviderResult:
-        try:
-            body = _Converse.model_validate(reply.body)
-            tool_calls = [
-                ToolCall(id=b.toolUse.toolUseId, name=b.toolUse.name, arguments=b.toolUse.input)
-                for b in body.output.message.content
-                if b.toolUse is not None
-            ]
-        except ValidationError as exc:
-            raise self._malformed(
-                f"unexpected converse body: {reply.snippet()!r}", reply, request_id
-            ) from exc
-        if body.stopReason in _FILTERED:
-            raise ContentFiltered(
-                f"output blocked by Bedrock (stopReason={body.stopReason})",
-                provider=self.provider,
-                status_code=reply.status,
-                provider_request_id=request_id,
-            )
-        if body.stopReason in _MALFORMED:
-            raise self._malformed(f"stopReason={body.stopReason}", reply, request_id)
-        usage = body.usage
-        cached = usage.cacheReadInputTokens
-        return ProviderResult(
-            content="".join(b.text or "" for b in body.output.message.content),
-            tool_calls=tool_calls,
-            finish_reason=_STOP.get(body.stopReason, "other"),
-            input_tokens=usage.inputTokens + cached + usage.cacheWriteInputTokens,
-            output_tokens=usage.outputTokens,
-            cached_input_tokens=cached,
-            provider_request_id=request_id,
-            # Converse does not echo the model; the id asked for is the one that answered.
-            upstream_model=model,
-        )
 
-    def _malformed(
-        self, message: str, reply: HttpReply, request_id: str | None
-    ) -> MalformedResponse:
-        return MalformedResponse(
-            message,
-            provider=self.provider,
-            status_code=reply.status,
-            provider_request_id=request_id,
-        )
+def _result(reply: HttpReply, model: str) -> ProviderResult:
+    try:
+        body = _Converse.model_validate(reply.body)
+        tool_calls = [
+            ToolCall(id=b.toolUse.toolUseId, name=b.toolUse.name, arguments=b.toolUse.input)
+            for b in body.output.message.content
+            if b.toolUse is not None
+        ]
+    except ValidationError as exc:
+        raise reply.malformed("unexpected converse body") from exc
+    if body.stopReason in _FILTERED:
+        message = f"output blocked by Bedrock (stopReason={body.stopReason})"
+        raise reply.error(ContentFiltered, message)
+    if body.stopReason in _MALFORMED:
+        raise reply.error(MalformedResponse, f"stopReason={body.stopReason}")
+    usage = body.usage
+    cached = usage.cacheReadInputTokens
+    return ProviderResult(
+        content="".join(b.text or "" for b in body.output.message.content),
+        tool_calls=tool_calls,
+        finish_reason=_STOP.get(body.stopReason, "other"),
+        input_tokens=usage.inputTokens + cached + usage.cacheWriteInputTokens,
+        output_tokens=usage.outputTokens,
+        cached_input_tokens=cached,
+        provider_request_id=reply.request_id,
+        # Converse does not echo the model; the id asked for is the one that answered.
+        upstream_model=model,
+    )

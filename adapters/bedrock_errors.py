@@ -9,7 +9,7 @@ decides the class; the status decides only when no type is given.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from adapters.errors import (
     AuthenticationFailed,
@@ -23,6 +23,7 @@ from adapters.errors import (
 from adapters.http_call import HttpReply
 from adapters.retry_after import parse_retry_after
 from adapters.status import error_for_status
+from adapters.vendor_reply import LenientModel
 
 ERROR_TYPE_HEADER = "x-amzn-ErrorType"
 
@@ -56,9 +57,8 @@ _TYPE_ERRORS: dict[str, type[ProviderError]] = {
 _CONTEXT_WINDOW_PHRASES = ("input is too long", "too many input tokens", "prompt is too long")
 
 
-class _ErrorBody(BaseModel):
-    # AWS adds fields freely; only the message and type are read.
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+class _ErrorBody(LenientModel):
+    model_config = ConfigDict(populate_by_name=True)
 
     message: str | None = None
     capital_message: str | None = Field(default=None, alias="Message")
@@ -73,7 +73,7 @@ def error_type_name(raw: str | None) -> str | None:
     return name.rsplit("#", 1)[-1].strip() or None
 
 
-def translate_error(reply: HttpReply, provider: str, request_id: str | None) -> ProviderError:
+def translate_error(reply: HttpReply) -> ProviderError:
     message = reply.snippet()
     type_name = error_type_name(reply.headers.get(ERROR_TYPE_HEADER))
     try:
@@ -86,11 +86,9 @@ def translate_error(reply: HttpReply, provider: str, request_id: str | None) -> 
     cls = _TYPE_ERRORS.get(type_name or "", error_for_status(reply.status))
     if reply.status == 413 or _is_context_window(type_name, message):
         cls = ContextWindowExceeded
-    return cls(
+    return reply.error(
+        cls,
         f"{type_name}: {message}" if type_name else message,
-        provider=provider,
-        status_code=reply.status,
-        provider_request_id=request_id,
         retry_after_s=parse_retry_after(reply.headers),
     )
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import orjson
 
 from adapters.base import ProviderRequest
+from adapters.generation_fields import generation_fields
 from schemas.chat import ChatMessage, ImagePart, TextPart
 
 Block = dict[str, object]
@@ -48,7 +49,9 @@ def build_payload(request: ProviderRequest) -> dict[str, object]:
     system = [{"text": m.text} for m in request.messages if m.role == "system"]
     if system:
         payload["system"] = system
-    inference = _inference_config(request)
+    inference = generation_fields(
+        request.params, max_tokens="maxTokens", top_p="topP", stop="stopSequences"
+    )
     if inference:
         payload["inferenceConfig"] = inference
     if request.tools and (request.tool_choice != "none" or _has_tool_blocks(request.messages)):
@@ -68,20 +71,6 @@ def build_payload(request: ProviderRequest) -> dict[str, object]:
             }
         }
     return payload
-
-
-def _inference_config(request: ProviderRequest) -> dict[str, object]:
-    params = request.params
-    config: dict[str, object] = {}
-    if params.max_tokens is not None:
-        config["maxTokens"] = params.max_tokens
-    if params.temperature is not None:
-        config["temperature"] = params.temperature
-    if params.top_p is not None:
-        config["topP"] = params.top_p
-    if params.stop:
-        config["stopSequences"] = list(params.stop)
-    return config
 
 
 def _tool_config(request: ProviderRequest) -> dict[str, object]:

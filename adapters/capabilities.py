@@ -30,6 +30,10 @@ Feature = Literal[
 ]
 
 
+def features(*names: Feature) -> frozenset[Feature]:
+    return frozenset(names)
+
+
 @dataclass(frozen=True)
 class Capabilities:
     features: frozenset[Feature]

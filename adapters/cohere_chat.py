@@ -17,25 +17,25 @@ from typing import Any
 
 import httpx
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from adapters.base import ProviderRequest, ProviderResult
-from adapters.capabilities import Capabilities, Feature
+from adapters.capabilities import Capabilities, features
 from adapters.cohere_payload import build_payload
 from adapters.errors import (
     AuthenticationFailed,
     ContentFiltered,
     ContextWindowExceeded,
     InvalidRequest,
-    MalformedResponse,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
 )
-from adapters.http_call import HttpReply, post_json
+from adapters.http_call import HttpReply, JsonApi
 from adapters.retry_after import parse_retry_after
 from adapters.status import error_for_status
+from adapters.vendor_reply import LenientModel
 from schemas.chat import FinishReason, ToolCall
 
 _FINISH: dict[str, FinishReason] = {
@@ -73,64 +73,61 @@ _WEB = ("https://", "http://")
 # Everything the v2 format carries. Images go in user messages as data: URIs or web
 # URLs (the SDK's ImageUrl); whether a model can see them is Cohere's call, and a
 # text-only model answers 400.
-_FEATURES: frozenset[Feature] = frozenset(
-    {
+CAPABILITIES = Capabilities(
+    features(
         "system_prompt", "images", "image_urls", "tools", "tool_choice_required",
         "json_object", "json_schema", "temperature", "top_p", "stop",
-    }
+    ),
+    streaming=True,
+    reports_cached_tokens=True,
 )  # fmt: skip
 
 
-class _Reply(BaseModel):
-    # Vendors add response fields all the time; ignoring extras keeps us parsing.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Function(_Reply):
+class _Function(LenientModel):
     name: str
     # A JSON document as a string, as in OpenAI's format.
     arguments: str = "{}"
 
 
-class _ToolCall(_Reply):
+class _ToolCall(LenientModel):
     id: str
     function: _Function
 
 
-class _Content(_Reply):
+class _Content(LenientModel):
     type: str
     text: str | None = None
 
 
-class _Source(_Reply):
+class _Source(LenientModel):
     document: dict[str, Any] | None = None
     tool_output: dict[str, Any] | None = None
 
 
-class _Citation(_Reply):
+class _Citation(LenientModel):
     sources: list[_Source] | None = None
 
 
-class _Message(_Reply):
+class _Message(LenientModel):
     content: list[_Content] | None = None
     tool_plan: str | None = None
     tool_calls: list[_ToolCall] | None = None
     citations: list[_Citation] | None = None
 
 
-class _Counts(_Reply):
+class _Counts(LenientModel):
     # The SDK types these as numbers; whole tokens in practice.
     input_tokens: float | None = None
     output_tokens: float | None = None
 
 
-class _Usage(_Reply):
+class _Usage(LenientModel):
     billed_units: _Counts | None = None
     tokens: _Counts | None = None
     cached_tokens: float | None = None
 
 
-class _Chat(_Reply):
+class _Chat(LenientModel):
     id: str | None = None
     finish_reason: str
     message: _Message
@@ -138,7 +135,7 @@ class _Chat(_Reply):
     usage: _Usage
 
 
-class _ErrorBody(_Reply):
+class _ErrorBody(LenientModel):
     message: str
 
 
@@ -154,91 +151,69 @@ class CohereChatAdapter:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.provider = provider
-        self.capabilities = Capabilities(_FEATURES, streaming=True, reports_cached_tokens=True)
+        self.capabilities = CAPABILITIES
         self._url = base_url.rstrip("/") + "/v2/chat"
-        self._client = client
-        self._headers = dict(headers or {})
-        if api_key:
-            self._headers["authorization"] = f"Bearer {api_key}"
+        auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        # Cohere documents no request-id header; its responses carry this trace id,
+        # which is what its support asks for.
+        self._api = JsonApi(
+            provider, client, {**(headers or {}), **auth}, request_id_headers=("x-debug-trace-id",)
+        )
 
     async def complete(self, request: ProviderRequest, *, timeout_s: float) -> ProviderResult:
         payload = build_payload(request, provider=self.provider)
-        reply = await post_json(
-            self._client,
-            self._url,
-            headers=self._headers,
-            payload=payload,
-            timeout_s=timeout_s,
-            provider=self.provider,
-        )
-        # Cohere documents no request-id header; its responses carry this trace id,
-        # which is what its support asks for.
-        request_id = reply.headers.get("x-debug-trace-id")
-        if not 200 <= reply.status < 300:
-            raise self._error(reply, request_id)
-        return self._result(reply, request_id, request.upstream_model)
+        reply = await self._api.post(self._url, payload, timeout_s=timeout_s)
+        if not reply.ok:
+            raise _error(reply)
+        return _result(reply, request.upstream_model)
 
-    def _result(self, reply: HttpReply, request_id: str | None, asked_model: str) -> ProviderResult:
-        try:
-            body = _Chat.model_validate(reply.body)
-            tool_calls = [_tool_call(c) for c in body.message.tool_calls or []]
-        except (ValidationError, orjson.JSONDecodeError) as exc:
-            raise self._malformed(reply, request_id) from exc
-        request_id = request_id or body.id
-        if body.finish_reason in ("ERROR", "ERROR_TOXIC", "TIMEOUT"):
-            raise _failed_generation(body.finish_reason)(
-                f"generation ended with finish_reason={body.finish_reason}",
-                provider=self.provider,
-                status_code=reply.status,
-                provider_request_id=request_id,
-            )
-        # Billed units are what Cohere's prices apply to; ``tokens`` also counts the
-        # prompt template Cohere wraps around the messages.
-        counts = body.usage.billed_units or body.usage.tokens
-        if counts is None or counts.input_tokens is None or counts.output_tokens is None:
-            raise self._malformed(reply, request_id)
-        text = "".join(c.text or "" for c in body.message.content or [] if c.type == "text")
-        return ProviderResult(
-            # With tool calls the model's words are in tool_plan; sent back as history,
-            # that text goes to tool_plan again (see adapters.cohere_payload).
-            content=text or (body.message.tool_plan if tool_calls else None) or "",
-            tool_calls=tool_calls,
-            finish_reason=_FINISH.get(body.finish_reason, "other"),
-            input_tokens=int(counts.input_tokens),
-            output_tokens=int(counts.output_tokens),
-            cached_input_tokens=int(body.usage.cached_tokens or 0),
-            citations=_citation_urls(body.message.citations or []),
-            provider_request_id=request_id,
-            # Cohere's reply does not name the model.
-            upstream_model=asked_model,
-        )
 
-    def _malformed(self, reply: HttpReply, request_id: str | None) -> MalformedResponse:
-        return MalformedResponse(
-            f"unexpected chat body: {reply.snippet()!r}",
-            provider=self.provider,
-            status_code=reply.status,
-            provider_request_id=request_id,
+def _result(reply: HttpReply, asked_model: str) -> ProviderResult:
+    try:
+        body = _Chat.model_validate(reply.body)
+        tool_calls = [_tool_call(c) for c in body.message.tool_calls or []]
+    except (ValidationError, orjson.JSONDecodeError) as exc:
+        raise reply.malformed("unexpected chat body") from exc
+    reply = reply.with_request_id(body.id)
+    if body.finish_reason in ("ERROR", "ERROR_TOXIC", "TIMEOUT"):
+        raise reply.error(
+            _failed_generation(body.finish_reason),
+            f"generation ended with finish_reason={body.finish_reason}",
         )
+    # Billed units are what Cohere's prices apply to; ``tokens`` also counts the
+    # prompt template Cohere wraps around the messages.
+    counts = body.usage.billed_units or body.usage.tokens
+    if counts is None or counts.input_tokens is None or counts.output_tokens is None:
+        raise reply.malformed("unexpected chat body")
+    text = "".join(c.text or "" for c in body.message.content or [] if c.type == "text")
+    return ProviderResult(
+        # With tool calls the model's words are in tool_plan; sent back as history,
+        # that text goes to tool_plan again (see adapters.cohere_payload).
+        content=text or (body.message.tool_plan if tool_calls else None) or "",
+        tool_calls=tool_calls,
+        finish_reason=_FINISH.get(body.finish_reason, "other"),
+        input_tokens=int(counts.input_tokens),
+        output_tokens=int(counts.output_tokens),
+        cached_input_tokens=int(body.usage.cached_tokens or 0),
+        citations=_citation_urls(body.message.citations or []),
+        provider_request_id=reply.request_id,
+        # Cohere's reply does not name the model.
+        upstream_model=asked_model,
+    )
 
-    def _error(self, reply: HttpReply, request_id: str | None) -> ProviderError:
-        cls = _STATUS_ERRORS.get(reply.status) or error_for_status(reply.status)
-        message = reply.snippet()
-        try:
-            detail = _ErrorBody.model_validate(reply.body)
-        except ValidationError:
-            pass  # not the documented error shape: the status alone decides
-        else:
-            message = detail.message or message
-            if _is_context_window(reply.status, detail.message):
-                cls = ContextWindowExceeded
-        return cls(
-            message,
-            provider=self.provider,
-            status_code=reply.status,
-            provider_request_id=request_id,
-            retry_after_s=_retry_after(reply.headers),
-        )
+
+def _error(reply: HttpReply) -> ProviderError:
+    cls = _STATUS_ERRORS.get(reply.status) or error_for_status(reply.status)
+    message = reply.snippet()
+    try:
+        detail = _ErrorBody.model_validate(reply.body)
+    except ValidationError:
+        pass  # not the documented error shape: the status alone decides
+    else:
+        message = detail.message or message
+        if _is_context_window(reply.status, detail.message):
+            cls = ContextWindowExceeded
+    return reply.error(cls, message, retry_after_s=_retry_after(reply.headers))
 
 
 def _tool_call(call: _ToolCall) -> ToolCall:

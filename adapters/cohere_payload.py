@@ -4,18 +4,18 @@ Messages keep their roles (Cohere has system, user, assistant and tool roles). I
 go as ``image_url`` content parts, inline ones as ``data:`` URIs. An assistant's tool
 calls carry their JSON arguments as a string, and the text said alongside them goes
 to ``tool_plan``, where Cohere's own replies put it. Tool results are answered by
-``tool_call_id`` with text content blocks.
+``tool_call_id`` with text content blocks. Tools and content parts have OpenAI's shapes.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import orjson
 
 from adapters.base import ProviderRequest
 from adapters.errors import UnsupportedFeature
-from schemas.chat import ChatMessage, ImagePart, TextPart, ToolSpec
+from adapters.generation_fields import generation_fields
+from adapters.openai_payload import content_part, function_tool
+from schemas.chat import ChatMessage
 
 # Cohere has no "auto" value: leaving tool_choice out is its auto.
 _TOOL_CHOICE = {"required": "REQUIRED", "none": "NONE"}
@@ -35,7 +35,7 @@ def build_payload(request: ProviderRequest, *, provider: str) -> dict[str, objec
         "stream": False,
     }
     if request.tools:
-        payload["tools"] = [_tool(t) for t in request.tools]
+        payload["tools"] = [function_tool(t) for t in request.tools]
         choice = _TOOL_CHOICE.get(request.tool_choice)
         if choice is not None:
             payload["tool_choice"] = choice
@@ -50,16 +50,11 @@ def build_payload(request: ProviderRequest, *, provider: str) -> dict[str, objec
             json_format["json_schema"] = response_format.json_schema
         payload["response_format"] = json_format
     params = request.params
-    if params.max_tokens is not None:
-        payload["max_tokens"] = params.max_tokens
-    if params.temperature is not None:
-        payload["temperature"] = params.temperature
+    payload |= generation_fields(params, max_tokens="max_tokens", top_p="p", stop="stop_sequences")
     if params.top_p is not None:
         # Cohere takes p in [0.01, 0.99]; 1.0 ("no nucleus cut") and tiny values are
         # rejected, and the nearest accepted value samples the same in practice.
         payload["p"] = min(max(params.top_p, _MIN_P), _MAX_P)
-    if params.stop:
-        payload["stop_sequences"] = list(params.stop)
     return payload
 
 
@@ -88,14 +83,7 @@ def _message(message: ChatMessage, provider: str) -> dict[str, object]:
 def _user_content(message: ChatMessage) -> str | list[dict[str, object]]:
     if isinstance(message.content, str):
         return message.content
-    return [_part(p) for p in message.content]
-
-
-def _part(part: TextPart | ImagePart) -> dict[str, object]:
-    if isinstance(part, TextPart):
-        return {"type": "text", "text": part.text}
-    url = str(part.url) if part.url is not None else f"data:{part.media_type};base64,{part.data}"
-    return {"type": "image_url", "image_url": {"url": url}}
+    return [content_part(p) for p in message.content]
 
 
 def _assistant(message: ChatMessage) -> dict[str, object]:
@@ -115,10 +103,3 @@ def _assistant(message: ChatMessage) -> dict[str, object]:
     if message.text:
         out["tool_plan"] = message.text
     return out
-
-
-def _tool(tool: ToolSpec) -> dict[str, object]:
-    function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
-    if tool.description:
-        function["description"] = tool.description
-    return {"type": "function", "function": function}

@@ -11,26 +11,34 @@ uploaded to its Files API (and a few hosts it fetches itself), not an arbitrary 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from adapters.base import ProviderRequest, ProviderResult
-from adapters.capabilities import Capabilities
-from adapters.errors import ContentFiltered, MalformedResponse
+from adapters.capabilities import Capabilities, features
+from adapters.errors import ContentFiltered
 from adapters.gemini_errors import translate_error
 from adapters.gemini_payload import GENERATED_ID_PREFIX, build_payload
-from adapters.http_call import HttpReply, post_json
+from adapters.http_call import HttpReply, JsonApi
+from adapters.vendor_reply import LenientModel, derived_call_id
 from schemas.chat import ToolCall
 from schemas.events import FinishReason
 
 __all__ = ["GeminiAdapter", "build_payload"]
+
+CAPABILITIES = Capabilities(
+    features(
+        "system_prompt", "images", "tools", "tool_choice_required", "json_object",
+        "json_schema", "temperature", "top_p", "stop",
+    ),
+    streaming=True,
+    reports_cached_tokens=True,
+)  # fmt: skip
 
 _FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length"}
 # Finish reasons that mean the safety machinery withheld the answer.
@@ -42,9 +50,9 @@ _BLOCKED = frozenset(
 )  # fmt: skip
 
 
-class _Reply(BaseModel):
-    # Google adds response fields all the time; ignoring extras keeps us parsing.
-    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel)
+class _Reply(LenientModel):
+    # Replies are camelCase JSON; the fields here are snake_case.
+    model_config = ConfigDict(alias_generator=to_camel)
 
 
 class _FunctionCall(_Reply):
@@ -105,109 +113,67 @@ class GeminiAdapter:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.provider = provider
-        self.capabilities = Capabilities(
-            frozenset(
-                {
-                    "system_prompt",
-                    "images",
-                    "tools",
-                    "tool_choice_required",
-                    "json_object",
-                    "json_schema",
-                    "temperature",
-                    "top_p",
-                    "stop",
-                }
-            ),
-            streaming=True,
-            reports_cached_tokens=True,
-        )
+        self.capabilities = CAPABILITIES
         self._base_url = base_url.rstrip("/")
-        self._client = client
-        self._headers = dict(headers or {})
-        if api_key:
-            self._headers["x-goog-api-key"] = api_key
+        auth = {"x-goog-api-key": api_key} if api_key else {}
+        # Gemini names no request-id header; its answers carry a responseId instead.
+        self._api = JsonApi(provider, client, {**(headers or {}), **auth})
 
     async def complete(self, request: ProviderRequest, *, timeout_s: float) -> ProviderResult:
         model = quote(request.upstream_model.removeprefix("models/"), safe="")
-        reply = await post_json(
-            self._client,
-            f"{self._base_url}/v1beta/models/{model}:generateContent",
-            headers=self._headers,
-            payload=build_payload(request, self.provider),
-            timeout_s=timeout_s,
-            provider=self.provider,
-        )
-        if not 200 <= reply.status < 300:
-            raise translate_error(reply, self.provider)
-        return self._result(reply, request.upstream_model)
+        url = f"{self._base_url}/v1beta/models/{model}:generateContent"
+        payload = build_payload(request, self.provider)
+        reply = await self._api.post(url, payload, timeout_s=timeout_s)
+        if not reply.ok:
+            raise translate_error(reply)
+        return _result(reply, request.upstream_model)
 
-    def _result(self, reply: HttpReply, asked_model: str) -> ProviderResult:
-        try:
-            body = _Response.model_validate(reply.body)
-        except ValidationError as exc:
-            raise self._malformed(reply, None, "unexpected generateContent body") from exc
-        request_id = body.response_id
-        feedback = body.prompt_feedback
-        if feedback is not None and feedback.block_reason:
-            raise ContentFiltered(
-                feedback.block_reason_message or f"prompt blocked: {feedback.block_reason}",
-                provider=self.provider,
-                status_code=reply.status,
-                provider_request_id=request_id,
-            )
-        if not body.candidates:
-            raise self._malformed(reply, request_id, "no candidates")
-        candidate = body.candidates[0]
-        if candidate.finish_reason in _BLOCKED:
-            raise ContentFiltered(
-                candidate.finish_message or f"output blocked: {candidate.finish_reason}",
-                provider=self.provider,
-                status_code=reply.status,
-                provider_request_id=request_id,
-            )
-        parts = candidate.content.parts
-        try:
-            tool_calls = [
-                _tool_call(p.function_call, i)
-                for i, p in enumerate(parts)
-                if p.function_call is not None
-            ]
-        except ValidationError as exc:
-            raise self._malformed(reply, request_id, "unusable functionCall") from exc
-        usage = body.usage_metadata
-        return ProviderResult(
-            # Thought summaries are the model's reasoning, not its answer.
-            content="".join(p.text or "" for p in parts if not p.thought),
-            tool_calls=tool_calls,
-            # Gemini finishes a function call with STOP; the calls say what happened.
-            finish_reason="tool_calls"
-            if tool_calls
-            else _FINISH.get(candidate.finish_reason or "", "other"),
-            # promptTokenCount already includes the cached part.
-            input_tokens=usage.prompt_token_count,
-            # Thinking tokens are billed as output, but counted apart from the answer.
-            output_tokens=usage.candidates_token_count + usage.thoughts_token_count,
-            cached_input_tokens=usage.cached_content_token_count,
-            provider_request_id=request_id,
-            upstream_model=body.model_version or asked_model,
-        )
 
-    def _malformed(self, reply: HttpReply, request_id: str | None, what: str) -> MalformedResponse:
-        return MalformedResponse(
-            f"{what}: {reply.snippet()!r}",
-            provider=self.provider,
-            status_code=reply.status,
-            provider_request_id=request_id,
-        )
+def _result(reply: HttpReply, asked_model: str) -> ProviderResult:
+    try:
+        body = _Response.model_validate(reply.body)
+    except ValidationError as exc:
+        raise reply.malformed("unexpected generateContent body") from exc
+    reply = reply.with_request_id(body.response_id)
+    feedback = body.prompt_feedback
+    if feedback is not None and feedback.block_reason:
+        message = feedback.block_reason_message or f"prompt blocked: {feedback.block_reason}"
+        raise reply.error(ContentFiltered, message)
+    if not body.candidates:
+        raise reply.malformed("no candidates")
+    candidate = body.candidates[0]
+    if candidate.finish_reason in _BLOCKED:
+        message = candidate.finish_message or f"output blocked: {candidate.finish_reason}"
+        raise reply.error(ContentFiltered, message)
+    parts = candidate.content.parts
+    try:
+        tool_calls = [
+            _tool_call(p.function_call, i)
+            for i, p in enumerate(parts)
+            if p.function_call is not None
+        ]
+    except ValidationError as exc:
+        raise reply.malformed("unusable functionCall") from exc
+    usage = body.usage_metadata
+    return ProviderResult(
+        # Thought summaries are the model's reasoning, not its answer.
+        content="".join(p.text or "" for p in parts if not p.thought),
+        tool_calls=tool_calls,
+        # Gemini finishes a function call with STOP; the calls say what happened.
+        finish_reason="tool_calls"
+        if tool_calls
+        else _FINISH.get(candidate.finish_reason or "", "other"),
+        # promptTokenCount already includes the cached part.
+        input_tokens=usage.prompt_token_count,
+        # Thinking tokens are billed as output, but counted apart from the answer.
+        output_tokens=usage.candidates_token_count + usage.thoughts_token_count,
+        cached_input_tokens=usage.cached_content_token_count,
+        provider_request_id=reply.request_id,
+        upstream_model=body.model_version or asked_model,
+    )
 
 
 def _tool_call(call: _FunctionCall, index: int) -> ToolCall:
-    """Gemini's own id when it sends one; else one derived from the call, so the same
-    answer always yields the same id."""
-    if call.id:
-        return ToolCall(id=call.id, name=call.name, arguments=call.args)
-    digest = hashlib.sha256(
-        orjson.dumps([index, call.name, call.args], option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()
-    return ToolCall(id=f"{GENERATED_ID_PREFIX}{digest[:24]}", name=call.name, arguments=call.args)
+    """Gemini's own id when it sends one; else one derived from the call."""
+    call_id = call.id or derived_call_id(GENERATED_ID_PREFIX, index, call.name, call.args)
+    return ToolCall(id=call_id, name=call.name, arguments=call.args)

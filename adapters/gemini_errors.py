@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from adapters.errors import (
     AuthenticationFailed,
@@ -24,6 +24,7 @@ from adapters.errors import (
 from adapters.http_call import HttpReply
 from adapters.retry_after import parse_retry_after
 from adapters.status import error_for_status
+from adapters.vendor_reply import LenientModel
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -56,22 +57,18 @@ _CONTEXT_WINDOW = re.compile(
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
-class _ErrorDetail(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class _ErrorDetail(LenientModel):
     code: int | None = None
     message: str = ""
     status: str | None = None
     details: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class _ErrorBody(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class _ErrorBody(LenientModel):
     error: _ErrorDetail
 
 
-def translate_error(reply: HttpReply, provider: str) -> ProviderError:
+def translate_error(reply: HttpReply) -> ProviderError:
     """The adapter error for a non-2xx reply; the status alone decides for odd bodies."""
     cls = error_for_status(reply.status)
     message = reply.snippet()
@@ -92,12 +89,7 @@ def translate_error(reply: HttpReply, provider: str) -> ProviderError:
         # The body's RetryInfo is Google's own signal; headers are a fallback.
         delays = [_duration_s(d) for d in _detail_values(detail, _RETRY_INFO, "retryDelay")]
         retry_after_s = next((d for d in delays if d is not None), retry_after_s)
-    return cls(
-        message,
-        provider=provider,
-        status_code=reply.status,
-        retry_after_s=retry_after_s,
-    )
+    return reply.error(cls, message, retry_after_s=retry_after_s)
 
 
 def _detail_values(detail: _ErrorDetail, type_url: str, key: str) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from adapters.base import ProviderRequest
 from adapters.errors import InvalidRequest, UnsupportedFeature
+from adapters.generation_fields import generation_fields
 from schemas.chat import ChatMessage, ImagePart, TextPart, ToolCall, ToolChoice
 
 # Prefix of the tool call ids we make up when Gemini gives none; such ids are ours
@@ -52,16 +53,9 @@ def build_payload(request: ProviderRequest, provider: str) -> dict[str, object]:
 
 
 def _generation_config(request: ProviderRequest) -> dict[str, object]:
-    params = request.params
-    config: dict[str, object] = {}
-    if params.max_tokens is not None:
-        config["maxOutputTokens"] = params.max_tokens
-    if params.temperature is not None:
-        config["temperature"] = params.temperature
-    if params.top_p is not None:
-        config["topP"] = params.top_p
-    if params.stop:
-        config["stopSequences"] = list(params.stop)
+    config = generation_fields(
+        request.params, max_tokens="maxOutputTokens", top_p="topP", stop="stopSequences"
+    )
     response_format = request.response_format
     if response_format is not None and response_format.type != "text":
         config["responseMimeType"] = "application/json"

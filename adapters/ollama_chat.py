@@ -2,7 +2,8 @@
 
 ``base_url`` is the server root (``http://127.0.0.1:11434``), as with the ollama
 package. A local server takes no key; a key, if configured (e.g. for ollama.com),
-goes as a bearer token.
+goes as a bearer token. The request body is built in :mod:`adapters.ollama_payload`;
+this module sends it and reads the reply.
 
 What the format cannot carry, and how that is handled:
 
@@ -21,27 +22,31 @@ What the format cannot carry, and how that is handled:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import Field, ValidationError
 
 from adapters.base import ProviderRequest, ProviderResult
-from adapters.capabilities import Capabilities
-from adapters.errors import (
-    AuthenticationFailed,
-    ContextWindowExceeded,
-    MalformedResponse,
-    ProviderError,
-    UnsupportedFeature,
-)
-from adapters.http_call import HttpReply, post_json
+from adapters.capabilities import Capabilities, features
+from adapters.errors import AuthenticationFailed, ContextWindowExceeded, ProviderError
+from adapters.http_call import HttpReply, JsonApi
+from adapters.ollama_payload import build_payload
 from adapters.retry_after import parse_retry_after
 from adapters.status import error_for_status
-from schemas.chat import ChatMessage, FinishReason, ToolCall, ToolSpec
+from adapters.vendor_reply import LenientModel, derived_call_id
+from schemas.chat import FinishReason, ToolCall
+
+CAPABILITIES = Capabilities(
+    features(
+        "system_prompt", "images", "tools", "json_object", "json_schema", "temperature",
+        "top_p", "stop",
+    ),
+    streaming=True,
+)  # fmt: skip
+# Ollama's calls have no ids; ours are derived from each call (see derived_call_id).
+CALL_ID_PREFIX = "call_"
 
 _DONE: dict[str, FinishReason] = {"stop": "stop", "length": "length"}
 
@@ -56,26 +61,21 @@ _STATUS_ERRORS: dict[int, type[ProviderError]] = {
 _CONTEXT_WINDOW_PHRASE = "exceeded max context length"
 
 
-class _Reply(BaseModel):
-    # Ollama adds response fields between releases; ignoring extras keeps us parsing.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Function(_Reply):
+class _Function(LenientModel):
     name: str
-    arguments: dict[str, Any] = {}
+    arguments: dict[str, Any] = Field(default_factory=dict)
 
 
-class _ToolCall(_Reply):
+class _ToolCall(LenientModel):
     function: _Function
 
 
-class _Message(_Reply):
+class _Message(LenientModel):
     content: str = ""
     tool_calls: list[_ToolCall] | None = None
 
 
-class _Chat(_Reply):
+class _Chat(LenientModel):
     model: str | None = None
     message: _Message
     done: bool
@@ -85,7 +85,7 @@ class _Chat(_Reply):
     eval_count: int = 0
 
 
-class _ErrorBody(_Reply):
+class _ErrorBody(LenientModel):
     error: str
 
 
@@ -101,159 +101,64 @@ class OllamaChatAdapter:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.provider = provider
-        self.capabilities = Capabilities(
-            frozenset(
-                {
-                    "system_prompt",
-                    "images",
-                    "tools",
-                    "json_object",
-                    "json_schema",
-                    "temperature",
-                    "top_p",
-                    "stop",
-                }
-            ),
-            streaming=True,
-        )
+        self.capabilities = CAPABILITIES
         self._url = base_url.rstrip("/") + "/api/chat"
-        self._client = client
-        self._headers = dict(headers or {})
-        if api_key:
-            self._headers["authorization"] = f"Bearer {api_key}"
+        auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        # Ollama sends no request id; a proxy in front of it (or ollama.com) may.
+        self._api = JsonApi(
+            provider, client, {**(headers or {}), **auth}, request_id_headers=("x-request-id",)
+        )
 
     async def complete(self, request: ProviderRequest, *, timeout_s: float) -> ProviderResult:
         payload = build_payload(request, provider=self.provider)
-        reply = await post_json(
-            self._client,
-            self._url,
-            headers=self._headers,
-            payload=payload,
-            timeout_s=timeout_s,
-            provider=self.provider,
-        )
-        # Ollama sends none; a proxy in front of it (or ollama.com) may.
-        request_id = reply.headers.get("x-request-id")
-        if not 200 <= reply.status < 300:
-            raise self._error(reply, request_id)
-        return self._result(reply, request_id, request.upstream_model)
-
-    def _result(self, reply: HttpReply, request_id: str | None, asked_model: str) -> ProviderResult:
-        try:
-            body = _Chat.model_validate(reply.body)
-            calls = body.message.tool_calls or []
-            tool_calls = [_tool_call(i, c) for i, c in enumerate(calls)]
-        except ValidationError as exc:
-            raise self._malformed(reply, request_id) from exc
-        if not body.done:
-            # A non-streaming reply is always the final one; anything else is cut short.
-            raise self._malformed(reply, request_id)
-        finish = "tool_calls" if tool_calls else _DONE.get(body.done_reason or "", "other")
-        return ProviderResult(
-            content=body.message.content,
-            tool_calls=tool_calls,
-            finish_reason=finish,
-            input_tokens=body.prompt_eval_count,
-            output_tokens=body.eval_count,
-            provider_request_id=request_id,
-            upstream_model=body.model or asked_model,
-        )
-
-    def _malformed(self, reply: HttpReply, request_id: str | None) -> MalformedResponse:
-        return MalformedResponse(
-            f"unexpected chat body: {reply.snippet()!r}",
-            provider=self.provider,
-            status_code=reply.status,
-            provider_request_id=request_id,
-        )
-
-    def _error(self, reply: HttpReply, request_id: str | None) -> ProviderError:
-        cls = _STATUS_ERRORS.get(reply.status) or error_for_status(reply.status)
-        message = reply.snippet()
-        try:
-            detail = _ErrorBody.model_validate(reply.body)
-        except ValidationError:
-            pass  # not the documented error shape: the status alone decides
-        else:
-            message = detail.error or message
-            if reply.status == 400 and _CONTEXT_WINDOW_PHRASE in detail.error.lower():
-                cls = ContextWindowExceeded
-        return cls(
-            message,
-            provider=self.provider,
-            status_code=reply.status,
-            provider_request_id=request_id,
-            retry_after_s=parse_retry_after(reply.headers),
-        )
+        reply = await self._api.post(self._url, payload, timeout_s=timeout_s)
+        if not reply.ok:
+            raise _error(reply)
+        return _result(reply, request.upstream_model)
 
 
-def call_id(index: int, name: str, arguments: Mapping[str, Any]) -> str:
-    """A stable id for a call Ollama returned without one."""
-    key = orjson.dumps([index, name, arguments], option=orjson.OPT_SORT_KEYS)
-    return f"call_{hashlib.sha256(key).hexdigest()[:24]}"
+def _result(reply: HttpReply, asked_model: str) -> ProviderResult:
+    try:
+        body = _Chat.model_validate(reply.body)
+        calls = body.message.tool_calls or []
+        tool_calls = [_tool_call(i, c) for i, c in enumerate(calls)]
+    except ValidationError as exc:
+        raise reply.malformed("unexpected chat body") from exc
+    if not body.done:
+        # A non-streaming reply is always the final one; anything else is cut short.
+        raise reply.malformed("unexpected chat body")
+    finish = "tool_calls" if tool_calls else _DONE.get(body.done_reason or "", "other")
+    return ProviderResult(
+        content=body.message.content,
+        tool_calls=tool_calls,
+        finish_reason=finish,
+        input_tokens=body.prompt_eval_count,
+        output_tokens=body.eval_count,
+        provider_request_id=reply.request_id,
+        upstream_model=body.model or asked_model,
+    )
+
+
+def _error(reply: HttpReply) -> ProviderError:
+    cls = _STATUS_ERRORS.get(reply.status) or error_for_status(reply.status)
+    message = reply.snippet()
+    try:
+        detail = _ErrorBody.model_validate(reply.body)
+    except ValidationError:
+        pass  # not the documented error shape: the status alone decides
+    else:
+        message = detail.error or message
+        if reply.status == 400 and _CONTEXT_WINDOW_PHRASE in detail.error.lower():
+            cls = ContextWindowExceeded
+    return reply.error(cls, message, retry_after_s=parse_retry_after(reply.headers))
 
 
 def _tool_call(index: int, call: _ToolCall) -> ToolCall:
     function = call.function
     return ToolCall.model_validate(
         {
-            "id": call_id(index, function.name, function.arguments),
+            "id": derived_call_id(CALL_ID_PREFIX, index, function.name, function.arguments),
             "name": function.name,
             "arguments": function.arguments,
         }
     )
-
-
-def build_payload(request: ProviderRequest, *, provider: str) -> dict[str, object]:
-    """The request body; options are sent only when set."""
-    payload: dict[str, object] = {
-        "model": request.upstream_model,
-        "messages": _messages(request.messages, provider),
-        "stream": False,
-    }
-    if request.tools and request.tool_choice != "none":
-        payload["tools"] = [_tool(t) for t in request.tools]
-    response_format = request.response_format
-    if response_format is not None and response_format.type != "text":
-        payload["format"] = response_format.json_schema or "json"
-    params = request.params
-    options: dict[str, object] = {}
-    if params.max_tokens is not None:
-        options["num_predict"] = params.max_tokens
-    if params.temperature is not None:
-        options["temperature"] = params.temperature
-    if params.top_p is not None:
-        options["top_p"] = params.top_p
-    if params.stop:
-        options["stop"] = list(params.stop)
-    if options:
-        payload["options"] = options
-    return payload
-
-
-def _messages(messages: list[ChatMessage], provider: str) -> list[dict[str, object]]:
-    tool_names: dict[str, str] = {}
-    out: list[dict[str, object]] = []
-    for message in messages:
-        item: dict[str, object] = {"role": message.role, "content": message.text}
-        if message.images:
-            if any(image.data is None for image in message.images):
-                raise UnsupportedFeature("Ollama takes images as base64 only", provider=provider)
-            item["images"] = [image.data for image in message.images]
-        if message.tool_calls:
-            item["tool_calls"] = [
-                {"function": {"name": c.name, "arguments": c.arguments}} for c in message.tool_calls
-            ]
-            # A later call with a reused id names the newer tool, as the dialogue would.
-            tool_names.update((c.id, c.name) for c in message.tool_calls)
-        if message.tool_call_id is not None and message.tool_call_id in tool_names:
-            item["tool_name"] = tool_names[message.tool_call_id]
-        out.append(item)
-    return out
-
-
-def _tool(tool: ToolSpec) -> dict[str, object]:
-    function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
-    if tool.description:
-        function["description"] = tool.description
-    return {"type": "function", "function": function}

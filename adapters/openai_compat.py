@@ -16,7 +16,7 @@ import httpx
 
 from adapters.base import ProviderRequest, ProviderResult
 from adapters.credentials import Credentials
-from adapters.http_call import post_json
+from adapters.http_call import JsonApi
 from adapters.openai_errors import translate_error
 from adapters.openai_payload import build_payload
 from adapters.openai_presets import auth_headers, chat_url, preset_for
@@ -44,30 +44,19 @@ class OpenAICompatAdapter:
         self.capabilities = self.preset.capabilities
         self._base_url = base_url
         self._api_version = config.api_version
-        self._client = client
         # Header names are case-insensitive; lower-casing keeps a configured one from
         # travelling next to ours under another spelling. Auth is set last so a static
         # header cannot replace the key.
-        self._headers = {name.lower(): value for name, value in config.headers.items()}
-        self._headers.update(auth_headers(self.preset, credentials.api_key))
+        headers = {name.lower(): value for name, value in config.headers.items()}
+        headers.update(auth_headers(self.preset, credentials.api_key))
+        self._api = JsonApi(
+            provider, client, headers, request_id_headers=self.preset.request_id_headers
+        )
 
     async def complete(self, request: ProviderRequest, *, timeout_s: float) -> ProviderResult:
-        reply = await post_json(
-            self._client,
-            chat_url(self.preset, self._base_url, request.upstream_model, self._api_version),
-            headers=self._headers,
-            payload=build_payload(request, self.preset, provider=self.provider),
-            timeout_s=timeout_s,
-            provider=self.provider,
-        )
-        request_id = next(
-            (reply.headers[h] for h in self.preset.request_id_headers if h in reply.headers),
-            None,
-        )
-        if not 200 <= reply.status < 300:
-            raise translate_error(
-                reply, preset=self.preset, provider=self.provider, request_id=request_id
-            )
-        return parse_result(
-            reply, provider=self.provider, request_id=request_id, asked_model=request.upstream_model
-        )
+        url = chat_url(self.preset, self._base_url, request.upstream_model, self._api_version)
+        payload = build_payload(request, self.preset, provider=self.provider)
+        reply = await self._api.post(url, payload, timeout_s=timeout_s)
+        if not reply.ok:
+            raise translate_error(reply, self.preset)
+        return parse_result(reply, asked_model=request.upstream_model)

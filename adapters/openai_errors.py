@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from adapters.errors import (
     AuthenticationFailed,
@@ -31,6 +31,7 @@ from adapters.http_call import HttpReply
 from adapters.openai_presets import Preset
 from adapters.retry_after import parse_retry_after
 from adapters.status import error_for_status
+from adapters.vendor_reply import LenientModel
 
 # error.code values that say more than the status does.
 _CODE_ERRORS: dict[str, type[ProviderError]] = {
@@ -49,18 +50,14 @@ _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6
 _LIMITS = ("requests", "tokens")
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _ErrorDetail(_Lenient):
+class _ErrorDetail(LenientModel):
     message: str | None = None
     type: str | None = None
     # Some compatible servers put the HTTP status here as a number.
     code: str | int | None = None
 
 
-class _ErrorBody(_Lenient):
+class _ErrorBody(LenientModel):
     error: _ErrorDetail | str | None = None
     object: str | None = None
     # Mistral nests a validation detail object here at times.
@@ -79,9 +76,7 @@ class _ErrorBody(_Lenient):
         return None
 
 
-def translate_error(
-    reply: HttpReply, *, preset: Preset, provider: str, request_id: str | None
-) -> ProviderError:
+def translate_error(reply: HttpReply, preset: Preset) -> ProviderError:
     cls = preset.status_errors.get(reply.status) or _FAMILY_STATUS.get(reply.status)
     cls = cls or error_for_status(reply.status)
     message = reply.snippet()
@@ -99,13 +94,7 @@ def translate_error(
     retry_after = parse_retry_after(reply.headers)
     if retry_after is None and reply.status == 429:
         retry_after = ratelimit_reset_s(reply.headers)
-    return cls(
-        message,
-        provider=provider,
-        status_code=reply.status,
-        provider_request_id=request_id,
-        retry_after_s=retry_after,
-    )
+    return reply.error(cls, message, retry_after_s=retry_after)
 
 
 def _says_too_long(message: str, preset: Preset) -> bool:

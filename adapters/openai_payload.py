@@ -2,7 +2,9 @@
 
 Images become ``image_url`` parts (a ``data:`` URL when inline), tool calls carry their
 arguments as a JSON string, and tool results are ``tool`` messages answering a
-``tool_call_id``. A ``json_schema`` response format is sent with ``strict: true``: the
+``tool_call_id``. Cohere and Ollama take tools (and Cohere content parts) in this same
+shape: :func:`function_tool` and :func:`content_part` serve them too. A ``json_schema``
+response format is sent with ``strict: true``: the
 gateway promises JSON valid against the schema, so a schema the provider cannot enforce
 should fail loudly rather than come back unchecked.
 """
@@ -16,6 +18,7 @@ import orjson
 
 from adapters.base import ProviderRequest
 from adapters.errors import UnsupportedFeature
+from adapters.generation_fields import generation_fields
 from adapters.openai_presets import PRESETS, Preset
 from schemas.chat import ChatMessage, ImagePart, ResponseFormat, TextPart, ToolCall, ToolSpec
 
@@ -30,18 +33,10 @@ def build_payload(
     if not preset.deployment_in_path:
         payload["model"] = request.upstream_model
     payload["messages"] = [_message(m, preset, provider) for m in request.messages]
-    params = request.params
-    if params.max_tokens is not None:
-        payload[preset.max_tokens_field] = params.max_tokens
-    if params.temperature is not None:
-        payload["temperature"] = params.temperature
-    if params.top_p is not None:
-        payload["top_p"] = params.top_p
-    if params.stop:
-        payload["stop"] = list(params.stop)
+    payload |= generation_fields(request.params, max_tokens=preset.max_tokens_field)
     # Where the server has no tool_choice, offering no tools is how "none" is said.
     if request.tools and (request.tool_choice != "none" or preset.takes_tool_choice):
-        payload["tools"] = [_tool(t) for t in request.tools]
+        payload["tools"] = [function_tool(t) for t in request.tools]
         # "auto" is every server's default once tools are given.
         if request.tool_choice != "auto":
             payload["tool_choice"] = request.tool_choice
@@ -80,19 +75,15 @@ def _message(message: ChatMessage, preset: Preset, provider: str) -> dict[str, o
 def _user_content(content: str | list[TextPart | ImagePart]) -> object:
     if isinstance(content, str):
         return content
-    parts: list[dict[str, object]] = []
-    for part in content:
-        if isinstance(part, TextPart):
-            parts.append({"type": "text", "text": part.text})
-        else:
-            parts.append({"type": "image_url", "image_url": {"url": _image_url(part)}})
-    return parts
+    return [content_part(part) for part in content]
 
 
-def _image_url(image: ImagePart) -> str:
-    if image.url is not None:
-        return str(image.url)
-    return f"data:{image.media_type};base64,{image.data}"
+def content_part(part: TextPart | ImagePart) -> dict[str, object]:
+    """A ``text`` or ``image_url`` part; an inline image goes as a ``data:`` URL."""
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    url = str(part.url) if part.url is not None else f"data:{part.media_type};base64,{part.data}"
+    return {"type": "image_url", "image_url": {"url": url}}
 
 
 def _tool_call(call: ToolCall, preset: Preset) -> dict[str, object]:
@@ -111,7 +102,7 @@ def _call_id(call_id: str, preset: Preset) -> str:
     return hashlib.sha256(call_id.encode()).hexdigest()[:9]
 
 
-def _tool(tool: ToolSpec) -> dict[str, object]:
+def function_tool(tool: ToolSpec) -> dict[str, object]:
     function: dict[str, object] = {"name": tool.name, "parameters": tool.parameters}
     if tool.description:
         function["description"] = tool.description

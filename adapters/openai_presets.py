@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Literal
 from urllib.parse import quote
 
-from adapters.capabilities import Capabilities, Feature
+from adapters.capabilities import Capabilities, Feature, features
 from adapters.errors import ContentFiltered, ProviderError
 from schemas.config import OpenAIPreset, ProviderConfig
 
@@ -26,14 +26,10 @@ AuthStyle = Literal["bearer", "api-key"]
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 
 
-def _features(*names: Feature) -> frozenset[Feature]:
-    return frozenset(names)
-
-
-_TEXT = _features("system_prompt", "temperature", "top_p", "stop")
-_TOOLS = _features("tools", "tool_choice_required")
-_IMAGES = _features("images", "image_urls")
-_JSON = _features("json_object", "json_schema")
+_TEXT = features("system_prompt", "temperature", "top_p", "stop")
+_TOOLS = features("tools", "tool_choice_required")
+_IMAGES = features("images", "image_urls")
+_JSON = features("json_object", "json_schema")
 _ALL = _TEXT | _TOOLS | _IMAGES | _JSON
 
 # OpenAI's own wording, copied by servers that have no error code for it.
@@ -99,7 +95,7 @@ PRESETS: Mapping[OpenAIPreset, Preset] = MappingProxyType(
         ),
         # No image input; JSON mode but no schema-constrained output.
         "deepseek": Preset(
-            _TEXT | _TOOLS | _features("json_object"),
+            _TEXT | _TOOLS | features("json_object"),
             reports_cached_tokens=True,
             context_window_phrases=(_MAX_CONTEXT,),
         ),
@@ -108,20 +104,20 @@ PRESETS: Mapping[OpenAIPreset, Preset] = MappingProxyType(
         ),
         # Sonar models: no tools, no images, no stop sequences; structured output only
         # through json_schema. Citations come back with every answer.
-        "perplexity": Preset(_features("system_prompt", "temperature", "top_p", "json_schema")),
+        "perplexity": Preset(features("system_prompt", "temperature", "top_p", "json_schema")),
         "mistral": Preset(_ALL, context_window_phrases=(_MAX_CONTEXT,), short_tool_call_ids=True),
         "together": Preset(_ALL, context_window_phrases=(_TGI_INPUT_LIMIT, _MAX_CONTEXT)),
         "groq": Preset(_ALL, reports_cached_tokens=True),
         "vllm": Preset(_ALL, context_window_phrases=(_MAX_CONTEXT,)),
         # LM Studio rejects json_object ("must be 'json_schema'"), takes inline images
         # only, and has no tool_choice.
-        "lmstudio": Preset(_TEXT | _features("tools", "images", "json_schema")),
+        "lmstudio": Preset(_TEXT | features("tools", "images", "json_schema")),
         # Ollama's /v1 ignores tool_choice.
-        "ollama": Preset(_TEXT | _features("tools") | _IMAGES | _JSON),
+        "ollama": Preset(_TEXT | features("tools") | _IMAGES | _JSON),
         # TGI's response_format is its own grammar shape ({"type": "json", "value": ...}),
         # not OpenAI's, and it has no "required" tool choice.
         "tgi": Preset(
-            _TEXT | _features("tools") | _IMAGES, context_window_phrases=(_TGI_INPUT_LIMIT,)
+            _TEXT | features("tools") | _IMAGES, context_window_phrases=(_TGI_INPUT_LIMIT,)
         ),
     }
 )

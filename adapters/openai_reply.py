@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from adapters.base import ProviderResult
-from adapters.errors import ContentFiltered, MalformedResponse
+from adapters.errors import ContentFiltered
 from adapters.http_call import HttpReply
+from adapters.vendor_reply import LenientModel
 from schemas.chat import FinishReason, ToolCall
 
 _FINISH: dict[str, FinishReason] = {
@@ -31,42 +32,37 @@ _FINISH: dict[str, FinishReason] = {
 }
 
 
-class _Lenient(BaseModel):
-    # Vendors add response fields all the time; ignoring extras keeps us parsing.
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Function(_Lenient):
+class _Function(LenientModel):
     name: str
     arguments: str | dict[str, Any] = "{}"
 
 
-class _ToolCall(_Lenient):
+class _ToolCall(LenientModel):
     id: str | None = None
     function: _Function
 
 
-class _Chunk(_Lenient):
+class _Chunk(LenientModel):
     type: str
     text: str | None = None
 
 
-class _Message(_Lenient):
+class _Message(LenientModel):
     content: str | list[_Chunk] | None = None
     refusal: str | None = None
     tool_calls: list[_ToolCall] | None = None
 
 
-class _Choice(_Lenient):
+class _Choice(LenientModel):
     message: _Message
     finish_reason: str | None = None
 
 
-class _PromptDetails(_Lenient):
+class _PromptDetails(LenientModel):
     cached_tokens: int | None = Field(default=None, ge=0)
 
 
-class _Usage(_Lenient):
+class _Usage(LenientModel):
     prompt_tokens: int = Field(ge=0)
     completion_tokens: int = Field(ge=0)
     prompt_tokens_details: _PromptDetails | None = None
@@ -79,11 +75,11 @@ class _Usage(_Lenient):
         return min(cached or 0, self.prompt_tokens)
 
 
-class _SearchResult(_Lenient):
+class _SearchResult(LenientModel):
     url: str | None = None
 
 
-class _Completion(_Lenient):
+class _Completion(LenientModel):
     id: str | None = None
     model: str | None = None
     choices: list[_Choice] = Field(min_length=1)
@@ -99,32 +95,17 @@ class _Completion(_Lenient):
         return list(dict.fromkeys(urls))
 
 
-def parse_result(
-    reply: HttpReply, *, provider: str, request_id: str | None, asked_model: str
-) -> ProviderResult:
+def parse_result(reply: HttpReply, *, asked_model: str) -> ProviderResult:
     """The result of a 2xx reply; raises MalformedResponse or ContentFiltered."""
-
-    def malformed(what: str) -> MalformedResponse:
-        return MalformedResponse(
-            f"{what}: {reply.snippet()!r}",
-            provider=provider,
-            status_code=reply.status,
-            provider_request_id=request_id,
-        )
-
     try:
         body = _Completion.model_validate(reply.body)
     except ValidationError as exc:
-        raise malformed("unexpected completion body") from exc
-    request_id = request_id or body.id
+        raise reply.malformed("unexpected completion body") from exc
+    reply = reply.with_request_id(body.id)
     choice = body.choices[0]
     if choice.finish_reason == "content_filter" or choice.message.refusal:
-        raise ContentFiltered(
-            choice.message.refusal or "output blocked by the provider's content filter",
-            provider=provider,
-            status_code=reply.status,
-            provider_request_id=request_id,
-        )
+        message = choice.message.refusal or "output blocked by the provider's content filter"
+        raise reply.error(ContentFiltered, message)
     try:
         tool_calls = [_tool_call(c, i) for i, c in enumerate(choice.message.tool_calls or [])]
         return ProviderResult(
@@ -135,11 +116,11 @@ def parse_result(
             output_tokens=body.usage.completion_tokens,
             cached_input_tokens=body.usage.cached_tokens,
             citations=body.source_urls(),
-            provider_request_id=request_id,
+            provider_request_id=reply.request_id,
             upstream_model=body.model or asked_model,
         )
     except (ValidationError, ValueError) as exc:
-        raise malformed("unusable tool call") from exc
+        raise reply.malformed("unusable tool call") from exc
 
 
 def _text(content: str | list[_Chunk] | None) -> str:

@@ -7,15 +7,23 @@ text or a ``tool_use`` block, and report prompt-cache reads in ``usage``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from emulator.generate import Reply, estimate_tokens
-from emulator.wire import ChatCall, FieldError, ToolDef, WireError, optional_count, unknown_fields
+from emulator.fields import (
+    FieldError,
+    SeenContent,
+    optional_count,
+    reject_streaming,
+    reject_unknown,
+    required_list,
+    required_string,
+    string_list,
+)
+from emulator.generate import Reply
+from emulator.wire import ChatCall, ToolDef, WireError, retry_after_header
 
 # The request fields of Anthropic's Messages API (anthropic SDK 2.12, which has no
 # sampling parameters); anything else is rejected as Anthropic does ("Extra inputs
@@ -38,6 +46,9 @@ _TOOL_FIELDS = frozenset(
     }
 )  # fmt: skip
 _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
+# Anthropic's (pydantic's) wording for a missing and an unknown field.
+_REQUIRED = "Field required"
+_EXTRA = "Extra inputs are not permitted"
 
 _STATUS_ERRORS: dict[int, tuple[str, str]] = {
     413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
@@ -81,9 +92,9 @@ class AnthropicWire:
             f"prompt is too long: {call.prompt_tokens} tokens > {limit} maximum",
         )
 
-    def status_error(self, status: int) -> WireError:
+    def status_error(self, status: int, retry_after_s: float | None = None) -> WireError:
         error_type, message = _STATUS_ERRORS[status]
-        return WireError(status, error_type, message)
+        return WireError(status, error_type, message, retry_after_s=retry_after_s)
 
     def error_body(self, error: WireError, request_id: str) -> dict[str, object]:
         return {
@@ -92,8 +103,8 @@ class AnthropicWire:
             "request_id": request_id,
         }
 
-    def retry_after_headers(self, seconds: float) -> dict[str, str]:
-        return {"retry-after": str(math.ceil(seconds))}
+    def error_headers(self, error: WireError) -> dict[str, str]:
+        return retry_after_header(error)
 
     def success_body(
         self, call: ChatCall, reply: Reply, response_id: str, created: int
@@ -122,32 +133,15 @@ class AnthropicWire:
         return body
 
 
-@dataclass
-class _Seen:
-    """What the messages held, accumulated while walking them."""
-
-    texts: list[str] = field(default_factory=list)
-    images: int = 0
-    last_text: str = ""
-    answering_tool: bool = False
-
-
 def _parse(body: Mapping[str, object]) -> ChatCall:
-    extra = unknown_fields(body, _ALLOWED)
-    if extra:
-        raise FieldError(extra[0], "Extra inputs are not permitted")
-    if body.get("stream"):
-        raise FieldError("stream", "streaming is not emulated")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise FieldError("model", "Field required")
+    reject_unknown(body, _ALLOWED, _EXTRA)
+    reject_streaming(body)
+    model = required_string(body, "model", _REQUIRED)
     max_tokens = optional_count(body, "max_tokens")
     if max_tokens is None:
-        raise FieldError("max_tokens", "Field required")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise FieldError("messages", "Field required")
-    seen = _Seen()
+        raise FieldError("max_tokens", _REQUIRED)
+    messages = required_list(body, "messages", _REQUIRED)
+    seen = SeenContent()
     system = body.get("system")
     if system is not None:
         _content(system, "system", seen, allow_images=False)
@@ -156,16 +150,20 @@ def _parse(body: Mapping[str, object]) -> ChatCall:
             raise FieldError(
                 f"messages.{i}.role", "Input should be 'user', 'assistant' or 'system'"
             )
-        seen.last_text, seen.answering_tool = "", False
+        seen.next_message()
         _content(message.get("content"), f"messages.{i}.content", seen, allow_images=True)
     tools = _tools(body.get("tools"))
     json_schema = _output_schema(body.get("output_config"))
     return ChatCall(
         model=model,
         prompt=seen.last_text,
-        prompt_tokens=sum(estimate_tokens(t) for t in seen.texts),
+        prompt_tokens=seen.prompt_tokens,
         max_tokens=max_tokens,
-        stop=_stop_sequences(body.get("stop_sequences")),
+        stop=string_list(
+            body.get("stop_sequences"),
+            "stop_sequences",
+            "Input should be a valid list of strings",
+        ),
         tools=tools,
         tool_choice=_tool_choice(body.get("tool_choice"), tools),
         json_schema=json_schema,
@@ -174,10 +172,9 @@ def _parse(body: Mapping[str, object]) -> ChatCall:
     )
 
 
-def _content(value: object, path: str, seen: _Seen, *, allow_images: bool) -> None:
+def _content(value: object, path: str, seen: SeenContent, *, allow_images: bool) -> None:
     if isinstance(value, str):
-        seen.texts.append(value)
-        seen.last_text += value
+        seen.add_text(value)
         return
     if not isinstance(value, list) or not value:
         raise FieldError(path, "Input should be a valid string or a non-empty list of blocks")
@@ -185,14 +182,12 @@ def _content(value: object, path: str, seen: _Seen, *, allow_images: bool) -> No
         _block(block, f"{path}.{i}", seen, allow_images=allow_images)
 
 
-def _block(block: object, path: str, seen: _Seen, *, allow_images: bool) -> None:
+def _block(block: object, path: str, seen: SeenContent, *, allow_images: bool) -> None:
     kind = block.get("type") if isinstance(block, dict) else None
     if not isinstance(block, dict) or kind is None:
-        raise FieldError(f"{path}.type", "Field required")
+        raise FieldError(f"{path}.type", _REQUIRED)
     if kind == "text":
-        text = _string(block, "text", path)
-        seen.texts.append(text)
-        seen.last_text += text
+        seen.add_text(_string(block, "text", path))
     elif kind == "image" and allow_images:
         _image_source(block.get("source"), f"{path}.source")
         seen.images += 1
@@ -201,7 +196,7 @@ def _block(block: object, path: str, seen: _Seen, *, allow_images: bool) -> None
         _string(block, "name", path)
         if not isinstance(block.get("input"), dict):
             raise FieldError(f"{path}.input", "Input should be a valid dictionary")
-        seen.texts.append(orjson.dumps(block["input"]).decode())
+        seen.add_unechoed(orjson.dumps(block["input"]).decode())
     elif kind == "tool_result":
         _string(block, "tool_use_id", path)
         content = block.get("content")
@@ -214,7 +209,7 @@ def _block(block: object, path: str, seen: _Seen, *, allow_images: bool) -> None
 
 def _image_source(source: object, path: str) -> None:
     if not isinstance(source, dict):
-        raise FieldError(path, "Field required")
+        raise FieldError(path, _REQUIRED)
     if source.get("type") == "base64":
         if source.get("media_type") not in _MEDIA_TYPES:
             raise FieldError(f"{path}.media_type", f"Input should be one of {sorted(_MEDIA_TYPES)}")
@@ -236,9 +231,7 @@ def _tools(value: object) -> tuple[ToolDef, ...]:
     for i, tool in enumerate(value):
         if not isinstance(tool, dict):
             raise FieldError(f"tools.{i}", "Input should be a valid dictionary")
-        extra = unknown_fields(tool, _TOOL_FIELDS)
-        if extra:
-            raise FieldError(f"tools.{i}.{extra[0]}", "Extra inputs are not permitted")
+        reject_unknown(tool, _TOOL_FIELDS, _EXTRA, at=f"tools.{i}")
         name = _string(tool, "name", f"tools.{i}")
         schema = tool.get("input_schema")
         if not isinstance(schema, dict) or schema.get("type") != "object":
@@ -273,23 +266,12 @@ def _output_schema(value: object) -> dict[str, Any] | None:
         raise FieldError("output_config.format.type", "Input should be 'json_schema'")
     schema = output_format.get("schema")
     if not isinstance(schema, dict):
-        raise FieldError("output_config.format.schema", "Field required")
+        raise FieldError("output_config.format.schema", _REQUIRED)
     return schema
 
 
 def _string(obj: Mapping[str, object], name: str, path: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str) or not value:
-        raise FieldError(f"{path}.{name}", "Input should be a valid string")
-    return value
-
-
-def _stop_sequences(value: object) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, list) and all(isinstance(s, str) for s in value):
-        return list(value)
-    raise FieldError("stop_sequences", "Input should be a valid list of strings")
+    return required_string(obj, name, "Input should be a valid string", at=path)
 
 
 def _message(

@@ -14,7 +14,7 @@ from typing import Any
 
 import botocore.session
 
-from emulator.wire import FieldError
+from emulator.fields import FieldError
 
 _SERVICE = "bedrock-runtime"
 _JSON_TYPES: dict[str, tuple[type, ...]] = {

@@ -6,14 +6,12 @@ their shape, not the signature, since it never sees the raw bytes that were sign
 Bodies are validated against botocore's model of the Converse input
 (:mod:`emulator.bedrock_shapes`) plus the conversation rules Bedrock enforces.
 
-Bedrock names an error in the ``x-amzn-ErrorType`` header; the server renders no
-per-error headers, so the emulator puts the type in the body's ``__type``, which
-botocore's parser reads as well.
+Errors are Bedrock's: the exception's name in the ``x-amzn-ErrorType`` header, and a
+body holding only its ``message``.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -21,11 +19,15 @@ from typing import Any
 import orjson
 
 from emulator.bedrock_shapes import check_body
+from emulator.fields import FieldError
 from emulator.generate import Reply, estimate_tokens
-from emulator.wire import ChatCall, FieldError, ToolDef, WireError
+from emulator.wire import ChatCall, ToolDef, WireError, retry_after_header
 
 SERVICE = "bedrock"
 ALGORITHM = "AWS4-HMAC-SHA256"
+ERROR_TYPE_HEADER = "x-amzn-ErrorType"
+# What Bedrock appends to the exception name in ERROR_TYPE_HEADER.
+_ERROR_TYPE_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.bedrock/"
 GUARDRAIL_TEXT = "Sorry, the model cannot answer this question."
 
 # "Credential=AKID/20250102/us-east-1/bedrock/aws4_request, SignedHeaders=a;b, Signature=hex"
@@ -100,17 +102,18 @@ class BedrockWire:
     def context_window_error(self, call: ChatCall, limit: int) -> WireError:
         return WireError(400, "ValidationException", "Input is too long for requested model.")
 
-    def status_error(self, status: int) -> WireError:
+    def status_error(self, status: int, retry_after_s: float | None = None) -> WireError:
         rendered, error_type, message = _STATUS_ERRORS[status]
-        return WireError(rendered, error_type, message)
+        return WireError(rendered, error_type, message, retry_after_s=retry_after_s)
 
     def error_body(self, error: WireError, request_id: str) -> dict[str, object]:
-        return {"message": error.message, "__type": error.error_type}
+        return {"message": error.message}
 
-    def retry_after_headers(self, seconds: float) -> dict[str, str]:
-        # Bedrock itself sends none; the emulator keeps its retry_after_s control, and
-        # the adapter honours the header when a proxy in front of Bedrock adds one.
-        return {"retry-after": str(math.ceil(seconds))}
+    def error_headers(self, error: WireError) -> dict[str, str]:
+        # Bedrock itself sends no retry-after; the emulator keeps its retry_after_s
+        # control, and the adapter honours the header when a proxy in front adds one.
+        error_type = f"{error.error_type}:{_ERROR_TYPE_NAMESPACE}"
+        return {**retry_after_header(error), ERROR_TYPE_HEADER: error_type}
 
     def success_body(
         self, call: ChatCall, reply: Reply, response_id: str, created: int

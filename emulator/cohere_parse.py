@@ -10,16 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.generate import estimate_tokens
-from emulator.wire import (
-    ChatCall,
+from emulator.fields import (
     FieldError,
-    ToolDef,
     optional_count,
     optional_number,
+    reject_streaming,
+    reject_unknown,
+    required_list,
+    required_string,
+    string_list,
     text_content,
     unknown_fields,
 )
+from emulator.generate import estimate_tokens
+from emulator.wire import ChatCall, ToolDef
 
 _ALLOWED = frozenset(
     {
@@ -35,6 +39,8 @@ _MESSAGE_FIELDS = {
     "assistant": frozenset({"role", "content", "tool_calls", "tool_plan", "citations"}),
     "tool": frozenset({"role", "tool_call_id", "content"}),
 }
+_FUNCTION_FIELDS = frozenset({"name", "description", "parameters"})
+_INVALID_FIELD = "is not a valid field"
 _MAX_STOP = 5
 _TOOL_CHOICES = {"REQUIRED": "required", "NONE": "none"}
 # Cohere does not publish a per-image token price; a flat estimate keeps counts honest.
@@ -42,17 +48,10 @@ IMAGE_TOKENS = 256
 
 
 def parse_request(body: Mapping[str, object]) -> ChatCall:
-    extra = unknown_fields(body, _ALLOWED)
-    if extra:
-        raise FieldError(extra[0], "is not a valid field")
-    if body.get("stream"):
-        raise FieldError("stream", "streaming is not emulated")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise FieldError("model", "model is required")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise FieldError("messages", "messages must not be empty")
+    reject_unknown(body, _ALLOWED, _INVALID_FIELD)
+    reject_streaming(body)
+    model = required_string(body, "model", "model is required")
+    messages = required_list(body, "messages", "messages must not be empty")
     texts: list[str] = []
     images = 0
     for i, message in enumerate(messages):
@@ -70,7 +69,12 @@ def parse_request(body: Mapping[str, object]) -> ChatCall:
         prompt=texts[-1],
         prompt_tokens=sum(estimate_tokens(t) for t in texts) + images * IMAGE_TOKENS,
         max_tokens=optional_count(body, "max_tokens"),
-        stop=_stop_sequences(body.get("stop_sequences")),
+        stop=string_list(
+            body.get("stop_sequences"),
+            "stop_sequences",
+            f"must be a list of up to {_MAX_STOP} strings",
+            max_items=_MAX_STOP,
+        ),
         tools=tools,
         tool_choice=_tool_choice(body.get("tool_choice"), tools),
         json_mode=json_mode,
@@ -84,9 +88,7 @@ def _message(message: object, path: str) -> tuple[str, int]:
     role = message.get("role") if isinstance(message, dict) else None
     if not isinstance(message, dict) or not isinstance(role, str) or role not in _MESSAGE_FIELDS:
         raise FieldError(f"{path}.role", "role must be one of system, user, assistant, tool")
-    extra = unknown_fields(message, _MESSAGE_FIELDS[role])
-    if extra:
-        raise FieldError(f"{path}.{extra[0]}", "is not a valid field")
+    reject_unknown(message, _MESSAGE_FIELDS[role], _INVALID_FIELD, at=path)
     content = message.get("content")
     if role == "user":
         return _user_content(content, f"{path}.content")
@@ -165,9 +167,7 @@ def _tools(value: object) -> tuple[ToolDef, ...]:
             raise FieldError(f"tools[{i}].type", "type must be function")
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise FieldError(f"tools[{i}].function.name", "name is required")
-        extra = unknown_fields(function, frozenset({"name", "description", "parameters"}))
-        if extra:
-            raise FieldError(f"tools[{i}].function.{extra[0]}", "is not a valid field")
+        reject_unknown(function, _FUNCTION_FIELDS, _INVALID_FIELD, at=f"tools[{i}].function")
         parameters = function.get("parameters")
         if not isinstance(parameters, dict):
             raise FieldError(f"tools[{i}].function.parameters", "parameters is required")
@@ -197,22 +197,8 @@ def _response_format(value: object) -> tuple[bool, dict[str, Any] | None]:
         return False, None
     if kind != "json_object" or not isinstance(value, dict):
         raise FieldError("response_format.type", "type must be one of text, json_object")
-    extra = unknown_fields(value, frozenset({"type", "json_schema"}))
-    if extra:
-        raise FieldError(f"response_format.{extra[0]}", "is not a valid field")
+    reject_unknown(value, frozenset({"type", "json_schema"}), _INVALID_FIELD, at="response_format")
     schema = value.get("json_schema")
     if schema is not None and not isinstance(schema, dict):
         raise FieldError("response_format.json_schema", "must be an object")
     return True, schema
-
-
-def _stop_sequences(value: object) -> list[str]:
-    if value is None:
-        return []
-    if (
-        isinstance(value, list)
-        and len(value) <= _MAX_STOP
-        and all(isinstance(s, str) for s in value)
-    ):
-        return list(value)
-    raise FieldError("stop_sequences", f"must be a list of up to {_MAX_STOP} strings")

@@ -6,14 +6,14 @@ Replies follow the SDK's ``V2ChatResponse``; errors are Cohere's bare
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import orjson
 
 from emulator.cohere_parse import parse_request
+from emulator.fields import FieldError
 from emulator.generate import Reply
-from emulator.wire import ChatCall, FieldError, WireError
+from emulator.wire import ChatCall, WireError, retry_after_header
 
 _FINISH = {
     "end_turn": "COMPLETE",
@@ -64,16 +64,18 @@ class CohereWire:
             f" - received {call.prompt_tokens}. Try using a shorter prompt.",
         )
 
-    def status_error(self, status: int) -> WireError:
-        return WireError(status, "status", _STATUS_MESSAGES[status])
+    def status_error(self, status: int, retry_after_s: float | None = None) -> WireError:
+        return WireError(status, "status", _STATUS_MESSAGES[status], retry_after_s=retry_after_s)
 
     def error_body(self, error: WireError, request_id: str) -> dict[str, object]:
         return {"message": error.message}
 
-    def retry_after_headers(self, seconds: float) -> dict[str, str]:
-        # x-ratelimit-reset is Cohere's own: seconds until the limit resets.
-        whole = str(math.ceil(seconds))
-        return {"retry-after": whole, "x-ratelimit-reset": whole}
+    def error_headers(self, error: WireError) -> dict[str, str]:
+        headers = retry_after_header(error)
+        if headers:
+            # x-ratelimit-reset is Cohere's own: seconds until the limit resets.
+            headers["x-ratelimit-reset"] = headers["retry-after"]
+        return headers
 
     def success_body(
         self, call: ChatCall, reply: Reply, response_id: str, created: int

@@ -11,13 +11,20 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from emulator.generate import estimate_tokens
-from emulator.wire import ChatCall, FieldError, ToolDef, optional_count, optional_number
+from emulator.fields import (
+    FieldError,
+    SeenContent,
+    optional_count,
+    optional_number,
+    required_list,
+    required_string,
+    string_list,
+)
+from emulator.wire import ChatCall, ToolDef
 
 _REQUEST = frozenset(
     {
@@ -58,25 +65,15 @@ _MODES = {"AUTO": "auto", "VALIDATED": "auto", "ANY": "required", "NONE": "none"
 _MAX_STOP = 5
 
 
-@dataclass
-class _Seen:
-    texts: list[str] = field(default_factory=list)
-    images: int = 0
-    last_text: str = ""
-    answering_tool: bool = False
-
-
 def parse_request(raw: Mapping[str, object], model: str) -> ChatCall:
     body = _known(raw, _REQUEST, "")
-    contents = body.get("contents")
-    if not isinstance(contents, list) or not contents:
-        raise FieldError("contents", "contents is not specified")
-    seen = _Seen()
+    contents = required_list(body, "contents", "contents is not specified")
+    seen = SeenContent()
     system = body.get("systemInstruction")
     if system is not None:
         _content(system, "system_instruction", seen, text_only=True)
     for i, content in enumerate(contents):
-        seen.last_text, seen.answering_tool = "", False
+        seen.next_message()
         _content(content, f"contents[{i}]", seen, text_only=False)
     tools = _tools(body.get("tools"))
     config = _known(
@@ -92,9 +89,14 @@ def parse_request(raw: Mapping[str, object], model: str) -> ChatCall:
     return ChatCall(
         model=model,
         prompt=seen.last_text,
-        prompt_tokens=sum(estimate_tokens(t) for t in seen.texts),
+        prompt_tokens=seen.prompt_tokens,
         max_tokens=optional_count(config, "maxOutputTokens"),
-        stop=_stop(config.get("stopSequences")),
+        stop=string_list(
+            config.get("stopSequences"),
+            "generation_config.stop_sequences",
+            f"at most {_MAX_STOP} strings",
+            max_items=_MAX_STOP,
+        ),
         tools=tools,
         tool_choice=_tool_choice(body.get("toolConfig"), tools),
         json_mode=json_mode,
@@ -125,13 +127,10 @@ def _object(value: object, path: str) -> dict[str, Any]:
 
 
 def _string(obj: Mapping[str, object], name: str, path: str) -> str:
-    value = obj.get(name)
-    if not isinstance(value, str) or not value:
-        raise FieldError(f"{path}.{name}", f"{name} is required and must be a string")
-    return value
+    return required_string(obj, name, f"{name} is required and must be a string", at=path)
 
 
-def _content(value: object, path: str, seen: _Seen, *, text_only: bool) -> None:
+def _content(value: object, path: str, seen: SeenContent, *, text_only: bool) -> None:
     content = _known(_object(value, path), _CONTENT, path)
     role = content.get("role")
     if not text_only and role is not None and role not in _ROLES:
@@ -143,7 +142,7 @@ def _content(value: object, path: str, seen: _Seen, *, text_only: bool) -> None:
         _part(_object(part, f"{path}.parts[{i}]"), f"{path}.parts[{i}]", seen, text_only)
 
 
-def _part(raw: dict[str, Any], path: str, seen: _Seen, text_only: bool) -> None:
+def _part(raw: dict[str, Any], path: str, seen: SeenContent, text_only: bool) -> None:
     part = _known(raw, _PART, path)
     data = [k for k in ("text", "inlineData", "fileData", "functionCall", "functionResponse")
             if k in part]  # fmt: skip
@@ -153,8 +152,7 @@ def _part(raw: dict[str, Any], path: str, seen: _Seen, text_only: bool) -> None:
     if kind == "text":
         if not isinstance(part["text"], str):
             raise FieldError(f"{path}.text", "text must be a string")
-        seen.texts.append(part["text"])
-        seen.last_text += part["text"]
+        seen.add_text(part["text"])
     elif kind == "inlineData":
         blob = _known(_object(part["inlineData"], f"{path}.inline_data"), _BLOB, path)
         mime_type = _string(blob, "mimeType", f"{path}.inline_data")
@@ -170,16 +168,14 @@ def _part(raw: dict[str, Any], path: str, seen: _Seen, text_only: bool) -> None:
     elif kind == "functionCall":
         call = _known(_object(part["functionCall"], f"{path}.function_call"), _CALL, path)
         _string(call, "name", f"{path}.function_call")
-        seen.texts.append(orjson.dumps(call.get("args") or {}).decode())
+        seen.add_unechoed(orjson.dumps(call.get("args") or {}).decode())
     else:
         answer = _known(
             _object(part["functionResponse"], f"{path}.function_response"), _ANSWER, path
         )
         _string(answer, "name", f"{path}.function_response")
         response = _object(answer.get("response"), f"{path}.function_response.response")
-        text = orjson.dumps(response).decode()
-        seen.texts.append(text)
-        seen.last_text += text
+        seen.add_text(orjson.dumps(response).decode())
         seen.answering_tool = True
 
 
@@ -253,15 +249,3 @@ def _lower_types(schema: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def _stop(value: object) -> list[str]:
-    if value is None:
-        return []
-    if (
-        isinstance(value, list)
-        and len(value) <= _MAX_STOP
-        and all(isinstance(s, str) for s in value)
-    ):
-        return list(value)
-    raise FieldError("generation_config.stop_sequences", f"at most {_MAX_STOP} strings")

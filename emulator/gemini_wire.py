@@ -2,18 +2,19 @@
 
 Route ``/v1beta/models/{model}:generateContent`` with the key in ``x-goog-api-key``.
 Errors use Google's shape, ``{"error": {"code", "message", "status", "details"}}``,
-with the canonical status name and, on 429, a ``google.rpc.RetryInfo`` detail. Request
+with the canonical status name and, on a 429 with a retry delay, a
+``google.rpc.RetryInfo`` detail. Request
 bodies are read by :mod:`emulator.gemini_parse`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
+from emulator.fields import FieldError
 from emulator.gemini_parse import parse_request
 from emulator.generate import Reply
-from emulator.wire import ChatCall, FieldError, WireError
+from emulator.wire import ChatCall, WireError, retry_after_header
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
@@ -30,16 +31,6 @@ _STATUS_ERRORS: dict[int, tuple[str, str]] = {
 }  # fmt: skip
 
 
-class GoogleWireError(WireError):
-    """A Google error, with the typed ``details`` entries its body carries."""
-
-    def __init__(
-        self, status: int, canonical: str, message: str, details: list[dict[str, str]]
-    ) -> None:
-        super().__init__(status, canonical, message)
-        self.details = details
-
-
 class GeminiWire:
     name = "gemini"
     # Gemini documents no request-id header (its answers carry responseId); this one
@@ -48,9 +39,6 @@ class GeminiWire:
     # responseId is an opaque token with no prefix.
     id_prefix = ""
     routes: tuple[str, ...] = ("/v1beta/models/{model}:generateContent",)
-
-    def __init__(self) -> None:
-        self._retry_delay_s: float | None = None
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         if not headers.get("x-goog-api-key", "").strip():
@@ -82,15 +70,9 @@ class GeminiWire:
             f"tokens allowed ({limit}).",
         )
 
-    def status_error(self, status: int) -> WireError:
+    def status_error(self, status: int, retry_after_s: float | None = None) -> WireError:
         canonical, message = _STATUS_ERRORS[status]
-        details: list[dict[str, str]] = []
-        # The server asks for a 429's retry headers just before its error, with no
-        # await in between, so the delay read here is this request's own.
-        delay, self._retry_delay_s = self._retry_delay_s, None
-        if status == 429 and delay is not None:
-            details.append({"@type": _RETRY_INFO, "retryDelay": f"{round(delay, 3):g}s"})
-        return GoogleWireError(status, canonical, message, details)
+        return WireError(status, canonical, message, retry_after_s=retry_after_s)
 
     def error_body(self, error: WireError, request_id: str) -> dict[str, object]:
         body: dict[str, object] = {
@@ -98,15 +80,15 @@ class GeminiWire:
             "message": error.message,
             "status": error.error_type,
         }
-        if isinstance(error, GoogleWireError) and error.details:
-            body["details"] = error.details
+        if error.retry_after_s is not None:
+            delay = f"{round(error.retry_after_s, 3):g}s"
+            body["details"] = [{"@type": _RETRY_INFO, "retryDelay": delay}]
         return {"error": body}
 
-    def retry_after_headers(self, seconds: float) -> dict[str, str]:
+    def error_headers(self, error: WireError) -> dict[str, str]:
         # Google itself puts the delay only in RetryInfo; the header is for generic
         # clients and proxies, and the adapter reads either.
-        self._retry_delay_s = seconds
-        return {"retry-after": str(math.ceil(seconds))}
+        return retry_after_header(error)
 
     def success_body(
         self, call: ChatCall, reply: Reply, response_id: str, created: int

@@ -12,15 +12,17 @@ from base64 import b64decode
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.generate import estimate_tokens
-from emulator.wire import (
-    ChatCall,
+from emulator.fields import (
     FieldError,
-    ToolDef,
     optional_count,
     optional_number,
-    unknown_fields,
+    reject_unknown,
+    required_list,
+    required_string,
+    string_list,
 )
+from emulator.generate import estimate_tokens
+from emulator.wire import ChatCall, ToolDef
 
 _ALLOWED = frozenset(
     {
@@ -40,23 +42,19 @@ _OPTIONS = frozenset(
         "stop",
     }
 )  # fmt: skip
+_FUNCTION_FIELDS = frozenset({"name", "description", "parameters"})
+_UNKNOWN = "unknown field"
 # What a vision model's image encoder typically emits per image; pixels are not read.
 IMAGE_TOKENS = 256
 
 
 def parse_request(body: Mapping[str, object]) -> ChatCall:
-    extra = unknown_fields(body, _ALLOWED)
-    if extra:
-        raise FieldError(extra[0], "unknown field")
+    reject_unknown(body, _ALLOWED, _UNKNOWN)
     if body.get("stream", True) is not False:
         # Ollama streams unless told not to; the emulator answers whole replies only.
         raise FieldError("stream", "streaming is not emulated: send stream false")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise FieldError("model", "model is required")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise FieldError("messages", "messages are required")
+    model = required_string(body, "model", "model is required")
+    messages = required_list(body, "messages", "messages are required")
     texts: list[str] = []
     images = 0
     for i, message in enumerate(messages):
@@ -71,7 +69,7 @@ def parse_request(body: Mapping[str, object]) -> ChatCall:
         prompt=texts[-1],
         prompt_tokens=sum(estimate_tokens(t) for t in texts) + images * IMAGE_TOKENS,
         max_tokens=_num_predict(options),
-        stop=_stop(options.get("stop")),
+        stop=string_list(options.get("stop"), "options.stop", "stop must be a list of strings"),
         tools=tools,
         json_mode=json_mode,
         json_schema=json_schema,
@@ -83,9 +81,7 @@ def parse_request(body: Mapping[str, object]) -> ChatCall:
 def _message(message: object, path: str) -> tuple[str, int]:
     if not isinstance(message, dict) or message.get("role") not in _ROLES:
         raise FieldError(f"{path}.role", "role must be one of system, user, assistant, tool")
-    extra = unknown_fields(message, _MESSAGE_FIELDS)
-    if extra:
-        raise FieldError(f"{path}.{extra[0]}", "unknown field")
+    reject_unknown(message, _MESSAGE_FIELDS, _UNKNOWN, at=path)
     content = message.get("content", "")
     if not isinstance(content, str):
         raise FieldError(f"{path}.content", "content must be a string")
@@ -135,9 +131,7 @@ def _options(value: object) -> Mapping[str, object]:
         return {}
     if not isinstance(value, dict):
         raise FieldError("options", "options must be an object")
-    extra = unknown_fields(value, _OPTIONS)
-    if extra:
-        raise FieldError(f"options.{extra[0]}", "invalid option provided")
+    reject_unknown(value, _OPTIONS, "invalid option provided", at="options")
     optional_number(value, "temperature", 0.0, 100.0)
     optional_number(value, "top_p", 0.0, 1.0)
     return value
@@ -146,14 +140,6 @@ def _options(value: object) -> Mapping[str, object]:
 def _num_predict(options: Mapping[str, object]) -> int | None:
     # -1 means "no limit" to Ollama.
     return None if options.get("num_predict") == -1 else optional_count(options, "num_predict")
-
-
-def _stop(value: object) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, list) and all(isinstance(s, str) for s in value):
-        return list(value)
-    raise FieldError("options.stop", "stop must be a list of strings")
 
 
 def _tools(value: object) -> tuple[ToolDef, ...]:
@@ -168,9 +154,7 @@ def _tools(value: object) -> tuple[ToolDef, ...]:
             raise FieldError(f"tools[{i}].type", "type must be function")
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise FieldError(f"tools[{i}].function.name", "name is required")
-        extra = unknown_fields(function, frozenset({"name", "description", "parameters"}))
-        if extra:
-            raise FieldError(f"tools[{i}].function.{extra[0]}", "unknown field")
+        reject_unknown(function, _FUNCTION_FIELDS, _UNKNOWN, at=f"tools[{i}].function")
         parameters = function.get("parameters", {})
         if not isinstance(parameters, dict):
             raise FieldError(f"tools[{i}].function.parameters", "parameters must be an object")

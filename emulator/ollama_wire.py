@@ -7,13 +7,13 @@ own: for those injected faults the emulator renders what a proxy or ollama.com w
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from emulator.fields import FieldError
 from emulator.generate import Reply
 from emulator.ollama_parse import parse_request
-from emulator.wire import ChatCall, FieldError, WireError
+from emulator.wire import ChatCall, WireError, retry_after_header
 
 # Nominal speeds for the duration fields: they are informational, never waited for.
 _PROMPT_NS_PER_TOKEN = 200_000
@@ -58,14 +58,14 @@ class OllamaWire:
             400, "bad_request", f"prompt too long; exceeded max context length by {over} tokens"
         )
 
-    def status_error(self, status: int) -> WireError:
-        return WireError(status, "status", _STATUS_MESSAGES[status])
+    def status_error(self, status: int, retry_after_s: float | None = None) -> WireError:
+        return WireError(status, "status", _STATUS_MESSAGES[status], retry_after_s=retry_after_s)
 
     def error_body(self, error: WireError, request_id: str) -> dict[str, object]:
         return {"error": error.message}
 
-    def retry_after_headers(self, seconds: float) -> dict[str, str]:
-        return {"retry-after": str(math.ceil(seconds))}
+    def error_headers(self, error: WireError) -> dict[str, str]:
+        return retry_after_header(error)
 
     def success_body(
         self, call: ChatCall, reply: Reply, response_id: str, created: int

@@ -11,15 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from emulator.generate import estimate_tokens
-from emulator.wire import (
-    ChatCall,
+from emulator.fields import (
     FieldError,
-    ToolDef,
     optional_count,
     optional_number,
+    reject_streaming,
+    reject_unknown,
+    required_list,
+    required_string,
+    string_list,
     unknown_fields,
 )
+from emulator.generate import estimate_tokens
+from emulator.wire import ChatCall, ToolDef
 
 _ALLOWED = frozenset(
     {
@@ -30,6 +34,10 @@ _ALLOWED = frozenset(
     }
 )  # fmt: skip
 _TOOL_FIELDS = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
+_FUNCTION_FIELDS = frozenset({"name", "description", "parameters", "strict"})
+_SCHEMA_FIELDS = frozenset({"name", "description", "schema", "strict"})
+_UNRECOGNIZED = "Unrecognized argument"
+_NON_EMPTY = "Input should be a non-empty array"
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _MAX_STOP = 4
 # What OpenAI bills a low-detail image; the emulator does not look at pixels.
@@ -40,15 +48,10 @@ def parse_request(body: Mapping[str, object], *, model: str | None, tools: bool)
     """``model`` comes from the path where the dialect puts it there (Azure); ``tools``
     says whether the dialect has tool calling at all."""
     allowed = _ALLOWED if tools else _ALLOWED - _TOOL_FIELDS
-    extra = unknown_fields(body, allowed)
-    if extra:
-        raise FieldError(extra[0], "Unrecognized request argument supplied")
-    if body.get("stream"):
-        raise FieldError("stream", "streaming is not emulated")
-    model = model or _model(body)
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise FieldError("messages", "Input should be a non-empty array")
+    reject_unknown(body, allowed, "Unrecognized request argument supplied")
+    reject_streaming(body)
+    model = model or required_string(body, "model", "you must provide a model parameter")
+    messages = required_list(body, "messages", _NON_EMPTY)
     texts: list[str] = []
     images = 0
     for i, message in enumerate(messages):
@@ -75,13 +78,6 @@ def parse_request(body: Mapping[str, object], *, model: str | None, tools: bool)
     )
 
 
-def _model(body: Mapping[str, object]) -> str:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise FieldError("model", "you must provide a model parameter")
-    return model
-
-
 def _message(message: object, path: str) -> tuple[str, int]:
     """The message's text (tool calls included, as the model reads them) and images."""
     if not isinstance(message, dict) or message.get("role") not in _ROLES:
@@ -91,9 +87,7 @@ def _message(message: object, path: str) -> tuple[str, int]:
         "assistant": {"tool_calls", "refusal"},
         "tool": {"tool_call_id"},
     }.get(role, set())
-    extra = unknown_fields(message, frozenset(allowed))
-    if extra:
-        raise FieldError(f"{path}.{extra[0]}", "Unrecognized argument")
+    reject_unknown(message, frozenset(allowed), _UNRECOGNIZED, at=path)
     content = message.get("content")
     if role == "assistant":
         calls = _assistant_calls(message.get("tool_calls"), f"{path}.tool_calls")
@@ -131,14 +125,14 @@ def _image_url(value: object, path: str) -> None:
     if not isinstance(url, str) or not url.startswith(("data:image/", "https://", "http://")):
         raise FieldError(f"{path}.url", "Expected a base64-encoded data URL or an image URL")
     if isinstance(value, dict) and unknown_fields(value, frozenset({"url", "detail"})):
-        raise FieldError(path, "Unrecognized argument")
+        raise FieldError(path, _UNRECOGNIZED)
 
 
 def _assistant_calls(value: object, path: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, list) or not value:
-        raise FieldError(path, "Input should be a non-empty array")
+        raise FieldError(path, _NON_EMPTY)
     texts: list[str] = []
     for i, call in enumerate(value):
         function = call.get("function") if isinstance(call, dict) else None
@@ -162,7 +156,7 @@ def _tools(value: object) -> tuple[ToolDef, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not value:
-        raise FieldError("tools", "Input should be a non-empty array")
+        raise FieldError("tools", _NON_EMPTY)
     defined: list[ToolDef] = []
     for i, tool in enumerate(value):
         function = tool.get("function") if isinstance(tool, dict) else None
@@ -170,9 +164,7 @@ def _tools(value: object) -> tuple[ToolDef, ...]:
             raise FieldError(f"tools[{i}].type", "Input should be 'function'")
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise FieldError(f"tools[{i}].function.name", "Field required")
-        extra = unknown_fields(function, frozenset({"name", "description", "parameters", "strict"}))
-        if extra:
-            raise FieldError(f"tools[{i}].function.{extra[0]}", "Unrecognized argument")
+        reject_unknown(function, _FUNCTION_FIELDS, _UNRECOGNIZED, at=f"tools[{i}].function")
         parameters = function.get("parameters", {})
         if not isinstance(parameters, dict):
             raise FieldError(f"tools[{i}].function.parameters", "Input should be an object")
@@ -206,9 +198,7 @@ def _response_format(value: object) -> tuple[bool, dict[str, Any] | None]:
         spec = value.get("json_schema")
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
             raise FieldError("response_format.json_schema.name", "Field required")
-        extra = unknown_fields(spec, frozenset({"name", "description", "schema", "strict"}))
-        if extra:
-            raise FieldError(f"response_format.json_schema.{extra[0]}", "Unrecognized argument")
+        reject_unknown(spec, _SCHEMA_FIELDS, _UNRECOGNIZED, at="response_format.json_schema")
         schema = spec.get("schema", {})
         if not isinstance(schema, dict):
             raise FieldError("response_format.json_schema.schema", "Input should be an object")
@@ -217,14 +207,7 @@ def _response_format(value: object) -> tuple[bool, dict[str, Any] | None]:
 
 
 def _stop(value: object) -> list[str]:
-    if value is None:
-        return []
     if isinstance(value, str):
         return [value]
-    if (
-        isinstance(value, list)
-        and len(value) <= _MAX_STOP
-        and all(isinstance(s, str) for s in value)
-    ):
-        return list(value)
-    raise FieldError("stop", f"Input should be a string or an array of up to {_MAX_STOP} strings")
+    problem = f"Input should be a string or an array of up to {_MAX_STOP} strings"
+    return string_list(value, "stop", problem, max_items=_MAX_STOP)

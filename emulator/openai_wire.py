@@ -10,14 +10,14 @@ parameter) and :func:`perplexity_wire` (no tools; answers carry ``citations`` an
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import orjson
 
+from emulator.fields import FieldError
 from emulator.generate import Reply
 from emulator.openai_parse import parse_request
-from emulator.wire import ChatCall, FieldError, WireError
+from emulator.wire import ChatCall, WireError, retry_after_header
 
 _STATUS_ERRORS: dict[int, tuple[str, str, str | None]] = {
     413: ("invalid_request_error", "Request body too large.", "request_too_large"),
@@ -99,9 +99,9 @@ class OpenAIWire:
             code="context_length_exceeded",
         )
 
-    def status_error(self, status: int) -> WireError:
+    def status_error(self, status: int, retry_after_s: float | None = None) -> WireError:
         error_type, message, code = _STATUS_ERRORS[status]
-        return WireError(status, error_type, message, code=code)
+        return WireError(status, error_type, message, code=code, retry_after_s=retry_after_s)
 
     def error_body(self, error: WireError, request_id: str) -> dict[str, object]:
         return {
@@ -113,12 +113,12 @@ class OpenAIWire:
             }
         }
 
-    def retry_after_headers(self, seconds: float) -> dict[str, str]:
+    def error_headers(self, error: WireError) -> dict[str, str]:
+        if error.retry_after_s is None:
+            return {}
         # OpenAI sends whole seconds and a precise millisecond value alongside.
-        return {
-            "retry-after": str(math.ceil(seconds)),
-            "retry-after-ms": str(round(seconds * 1000)),
-        }
+        milliseconds = str(round(error.retry_after_s * 1000))
+        return {**retry_after_header(error), "retry-after-ms": milliseconds}
 
     def success_body(
         self, call: ChatCall, reply: Reply, response_id: str, created: int

@@ -37,6 +37,9 @@ _ID_SEED_SALT = 0x5EED
 # Prompt caching as OpenAI reports it: from 1,024 tokens, in steps of 128, on a repeat.
 _CACHE_MIN_TOKENS = 1024
 _CACHE_STEP = 128
+# What a missing or malformed credential gets: most vendors answer 401, Google's and
+# AWS's authentication layers 403.
+_UNAUTHORIZED_STATUSES = frozenset({401, 403})
 
 
 class _State:
@@ -165,11 +168,17 @@ async def _handle_chat(request: web.Request, wire: Wire) -> web.Response:
     model = request.match_info.get("model") or _model_of(body)
     try:
         wire.check_headers(request.headers)
+    except WireError as err:
+        # A missing required header that is no credential (anthropic-version) is a 400.
+        unauthorized = err.status in _UNAUTHORIZED_STATUSES
+        state.stats.record(wire.name, model, "unauthorized" if unauthorized else "bad_request")
+        return _error(wire, err, request_id)
+    try:
         # Query parameters ride along for dialects that need one (Azure's api-version);
         # path parameters win a name clash.
         call = wire.parse(body, {**request.query, **request.match_info})
     except WireError as err:
-        state.stats.record(wire.name, model, "unauthorized" if err.status == 401 else "bad_request")
+        state.stats.record(wire.name, model, "bad_request")
         return _error(wire, err, request_id)
     profile = state.config.profile_for(call.model)
     if call.prompt_tokens > profile.context_window:
@@ -191,10 +200,9 @@ async def _answer(
         return _error(wire, wire.status_error(504), request_id)
     await asyncio.sleep(latency_s)
     if pick.status is not None:
-        headers = {}
-        if pick.status == 429 and profile.retry_after_s is not None:
-            headers = wire.retry_after_headers(profile.retry_after_s)
-        return _error(wire, wire.status_error(pick.status), request_id, headers)
+        # Only a rate limit asks the caller to wait.
+        retry_after_s = profile.retry_after_s if pick.status == 429 else None
+        return _error(wire, wire.status_error(pick.status, retry_after_s), request_id)
     response_id = state.new_id(wire.id_prefix)
     created = int(time.time())
     if pick.fault == "content_filter":
@@ -223,10 +231,9 @@ def _model_of(body: object) -> str:
     return model if isinstance(model, str) and model else UNKNOWN_MODEL
 
 
-def _error(
-    wire: Wire, err: WireError, request_id: str, headers: dict[str, str] | None = None
-) -> web.Response:
-    return _json(wire.error_body(err, request_id), err.status, wire, request_id, headers)
+def _error(wire: Wire, err: WireError, request_id: str) -> web.Response:
+    body = wire.error_body(err, request_id)
+    return _json(body, err.status, wire, request_id, wire.error_headers(err))
 
 
 def _json(

@@ -1,12 +1,14 @@
 """What every wire format shares: the parsed call, the error to render, the interface.
 
-A wire module parses its vendor's request into a :class:`ChatCall`, and renders the
-emulator's :class:`emulator.generate.Reply` (text, a tool call, or JSON) and errors in
-its vendor's shapes. ``emulator.wires.ALL_WIRES`` lists the wires the server mounts.
+A wire module parses its vendor's request into a :class:`ChatCall` (with the field
+checks in :mod:`emulator.fields`), and renders the emulator's
+:class:`emulator.generate.Reply` (text, a tool call, or JSON) and errors in its
+vendor's shapes. ``emulator.wires.all_wires`` lists the wires the server mounts.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -51,6 +53,7 @@ class WireError(Exception):
         *,
         param: str | None = None,
         code: str | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -58,6 +61,9 @@ class WireError(Exception):
         self.message = message
         self.param = param
         self.code = code
+        self.retry_after_s = retry_after_s
+        """How long the caller is asked to wait; wires render it in headers (and Gemini
+        in the body too)."""
 
 
 class Wire(Protocol):
@@ -79,12 +85,14 @@ class Wire(Protocol):
 
     def context_window_error(self, call: ChatCall, limit: int) -> WireError: ...
 
-    def status_error(self, status: int) -> WireError:
-        """The vendor's error for an injected fault status."""
+    def status_error(self, status: int, retry_after_s: float | None = None) -> WireError:
+        """The vendor's error for an injected fault status, carrying ``retry_after_s``."""
 
     def error_body(self, error: WireError, request_id: str) -> dict[str, object]: ...
 
-    def retry_after_headers(self, seconds: float) -> dict[str, str]: ...
+    def error_headers(self, error: WireError) -> dict[str, str]:
+        """Headers sent with ``error``: its retry delay in the vendor's headers, when it
+        carries one, and any header the vendor names its errors in."""
 
     def success_body(
         self, call: ChatCall, reply: Reply, response_id: str, created: int
@@ -94,53 +102,8 @@ class Wire(Protocol):
         """A 200 whose output the safety filter blocked."""
 
 
-class FieldError(ValueError):
-    """A request field failed validation; ``path`` is dotted, e.g. ``messages.0.role``."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
-
-
-def optional_number(body: Mapping[str, object], name: str, low: float, high: float) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FieldError(name, "Input should be a valid number")
-    if not low <= value <= high:
-        raise FieldError(name, f"Input should be between {low:g} and {high:g}")
-    return float(value)
-
-
-def optional_count(body: Mapping[str, object], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FieldError(name, "Input should be a valid integer")
-    if value < 1:
-        raise FieldError(name, "Input should be greater than or equal to 1")
-    return value
-
-
-def text_content(value: object, path: str) -> str:
-    """A message's content: a string, or a list of text blocks joined."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        parts: list[str] = []
-        for i, block in enumerate(value):
-            if not isinstance(block, dict) or block.get("type") != "text":
-                raise FieldError(f"{path}.{i}", "only text blocks are emulated")
-            text = block.get("text")
-            if not isinstance(text, str):
-                raise FieldError(f"{path}.{i}.text", "Input should be a valid string")
-            parts.append(text)
-        return "".join(parts)
-    raise FieldError(path, "Input should be a valid string or list of blocks")
-
-
-def unknown_fields(body: Mapping[str, object], allowed: frozenset[str]) -> list[str]:
-    return sorted(set(body) - allowed)
+def retry_after_header(error: WireError) -> dict[str, str]:
+    """``retry-after`` in whole seconds, rounded up, when ``error`` carries a delay."""
+    if error.retry_after_s is None:
+        return {}
+    return {"retry-after": str(math.ceil(error.retry_after_s))}

@@ -4,30 +4,16 @@ import httpx
 import pytest
 
 from adapters.base import ChatAdapter, ProviderRequest
-from adapters.credentials import Credentials
+from adapters.credentials import AwsKeys, Credentials
 from adapters.http_client import make_http_client
 from adapters.registry import build_adapter
-from emulator.profile import EmulatorConfig
-from emulator.server import RunningEmulator, start
+from emulator.server import RunningEmulator
 from schemas.config import ProviderConfig, WireFormat
 from schemas.events import ChatMessage, GenerationParams
+from tests.adapters.bedrock_helpers import KEYS
 
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
-
-
-@pytest.fixture
-async def start_emulator() -> AsyncIterator[StartEmulator]:
-    """Start emulators on free ports for this test; all are stopped afterwards."""
-    running: list[RunningEmulator] = []
-
-    async def _start(config: EmulatorConfig | None = None) -> RunningEmulator:
-        emulator = await start(config or EmulatorConfig(), "127.0.0.1", 0)
-        running.append(emulator)
-        return emulator
-
-    yield _start
-    for emulator in running:
-        await emulator.stop()
+# Imported so that pytest finds the fixture for the tests here.
+from tests.emulated import start_emulator  # noqa: F401
 
 
 @pytest.fixture
@@ -86,3 +72,14 @@ def stats(
         return data
 
     return fetch
+
+
+@pytest.fixture
+def bedrock(http_client: httpx.AsyncClient) -> Callable[..., ChatAdapter]:
+    """A Bedrock adapter for ``base_url``, signing with ``keys`` (None: unsigned)."""
+
+    def make(base_url: str, keys: AwsKeys | None = KEYS) -> ChatAdapter:
+        config = ProviderConfig(format="bedrock", base_url=base_url, region="eu-west-1")
+        return build_adapter("bedrock-emu", config, http_client, Credentials(aws=keys))
+
+    return make

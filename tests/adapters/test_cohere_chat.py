@@ -1,5 +1,3 @@
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -26,8 +24,6 @@ from adapters.errors import (
 )
 from emulator.cohere_parse import IMAGE_TOKENS
 from emulator.generate import estimate_tokens, generate_reply
-from emulator.profile import EmulatorConfig, FaultProfile
-from emulator.server import RunningEmulator
 from schemas.chat import (
     ChatMessage,
     GenerationParams,
@@ -35,27 +31,17 @@ from schemas.chat import (
     ResponseFormat,
     TextPart,
     ToolCall,
-    ToolSpec,
 )
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
-AdapterFor = Callable[..., ChatAdapter]
-Chat = Callable[..., ProviderRequest]
-
-TIMEOUT_S = 5.0
-WEATHER = ToolSpec(
-    name="get_weather",
-    description="current weather",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+from tests.adapters.helpers import (
+    TIMEOUT_S,
+    AdapterFor,
+    Chat,
+    Handler,
+    ask,
+    json_reply,
+    mock_client,
 )
-
-
-def faulty(**profile: object) -> EmulatorConfig:
-    return EmulatorConfig(default=FaultProfile.model_validate(profile))
-
-
-def with_tools(*messages: ChatMessage, **fields: Any) -> ProviderRequest:
-    return ProviderRequest(upstream_model="model-a", messages=list(messages), **fields)
+from tests.emulated import WEATHER, StartEmulator, faulty
 
 
 async def test_success_maps_content_billed_tokens_and_trace_id(
@@ -95,8 +81,8 @@ async def test_max_tokens_and_stop_sequences(
 async def test_tool_call_round_trip(start_emulator: StartEmulator, adapter_for: AdapterFor) -> None:
     emulator = await start_emulator()
     adapter = adapter_for("cohere", emulator)
-    ask = ChatMessage(role="user", content="what is the weather? use get_weather")
-    first = await adapter.complete(with_tools(ask, tools=[WEATHER]), timeout_s=TIMEOUT_S)
+    question = ChatMessage(role="user", content="what is the weather? use get_weather")
+    first = await adapter.complete(ask(question, tools=[WEATHER]), timeout_s=TIMEOUT_S)
     assert first.finish_reason == "tool_calls"
     assert [(c.name, c.arguments) for c in first.tool_calls] == [
         ("get_weather", {"city": "example"})
@@ -105,11 +91,11 @@ async def test_tool_call_round_trip(start_emulator: StartEmulator, adapter_for: 
     assert first.content == "I will call get_weather."
 
     history = [
-        ask,
+        question,
         ChatMessage(role="assistant", content=first.content, tool_calls=first.tool_calls),
         ChatMessage(role="tool", tool_call_id=first.tool_calls[0].id, content='{"temp_c": 21}'),
     ]
-    second = await adapter.complete(with_tools(*history, tools=[WEATHER]), timeout_s=TIMEOUT_S)
+    second = await adapter.complete(ask(*history, tools=[WEATHER]), timeout_s=TIMEOUT_S)
     assert second.finish_reason == "stop"
     assert second.tool_calls == []
     assert second.content.startswith('{"temp_c":')
@@ -119,7 +105,7 @@ async def test_required_tool_choice_forces_a_call(
     start_emulator: StartEmulator, adapter_for: AdapterFor
 ) -> None:
     emulator = await start_emulator()
-    request = with_tools(
+    request = ask(
         ChatMessage(role="user", content="hello"), tools=[WEATHER], tool_choice="required"
     )
     result = await adapter_for("cohere", emulator).complete(request, timeout_s=TIMEOUT_S)
@@ -129,7 +115,7 @@ async def test_required_tool_choice_forces_a_call(
 async def test_json_schema_output(start_emulator: StartEmulator, adapter_for: AdapterFor) -> None:
     emulator = await start_emulator()
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
-    request = with_tools(
+    request = ask(
         ChatMessage(role="user", content="a number please"),
         response_format=ResponseFormat(type="json_schema", json_schema=schema),
     )
@@ -146,7 +132,7 @@ async def test_images_inline_and_by_url_reach_the_model(
         ImagePart(media_type="image/png", data="iVBORw0KGgo="),
         ImagePart(media_type="image/jpeg", url=HttpUrl("https://example.org/a.jpg")),
     ]
-    request = with_tools(ChatMessage(role="user", content=parts))
+    request = ask(ChatMessage(role="user", content=parts))
     adapter = adapter_for("cohere", emulator)
     check_supported(request, adapter.capabilities, adapter.provider)
     result = await adapter.complete(request, timeout_s=TIMEOUT_S)
@@ -203,34 +189,6 @@ async def test_fault_statuses(
     assert caught.value.retryable
 
 
-async def test_hang_times_out(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(hang_rate=1.0))
-    started = time.monotonic()
-    with pytest.raises(ProviderTimeout):
-        await adapter_for("cohere", emulator).complete(chat(), timeout_s=0.3)
-    assert time.monotonic() - started < 3.0
-
-
-async def test_prompt_too_long_is_context_window(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(context_window=10))
-    with pytest.raises(ContextWindowExceeded) as caught:
-        await adapter_for("cohere", emulator).complete(chat("word " * 40), timeout_s=TIMEOUT_S)
-    assert caught.value.status_code == 400
-
-
-async def test_missing_key_is_authentication_failed(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    with pytest.raises(AuthenticationFailed) as caught:
-        await adapter_for("cohere", emulator, api_key=None).complete(chat(), timeout_s=TIMEOUT_S)
-    assert caught.value.status_code == 401
-
-
 async def test_toxic_reply_is_content_filtered(
     start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
 ) -> None:
@@ -239,17 +197,9 @@ async def test_toxic_reply_is_content_filtered(
         await adapter_for("cohere", emulator).complete(chat(), timeout_s=TIMEOUT_S)
 
 
-async def test_truncated_body_is_malformed(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(malformed_rate=1.0))
-    with pytest.raises(MalformedResponse):
-        await adapter_for("cohere", emulator).complete(chat(), timeout_s=TIMEOUT_S)
-
-
 def test_payload_maps_every_field() -> None:
     call = ToolCall(id="c1", name="get_weather", arguments={"city": "Lisbon"})
-    request = with_tools(
+    request = ask(
         ChatMessage(role="system", content="sys"),
         ChatMessage(role="user", content="hi"),
         ChatMessage(role="assistant", content="let me check", tool_calls=[call]),
@@ -299,9 +249,9 @@ def test_payload_maps_every_field() -> None:
 
 
 def test_payload_leaves_auto_tool_choice_out_and_maps_json_object() -> None:
-    auto = with_tools(ChatMessage(role="user", content="hi"), tools=[WEATHER])
+    auto = ask(ChatMessage(role="user", content="hi"), tools=[WEATHER])
     assert "tool_choice" not in build_payload(auto, provider="p")
-    as_json = with_tools(
+    as_json = ask(
         ChatMessage(role="user", content="hi"), response_format=ResponseFormat(type="json_object")
     )
     assert build_payload(as_json, provider="p")["response_format"] == {"type": "json_object"}
@@ -310,12 +260,12 @@ def test_payload_leaves_auto_tool_choice_out_and_maps_json_object() -> None:
 @pytest.mark.parametrize(
     "request_",
     [
-        with_tools(
+        ask(
             ChatMessage(role="user", content="hi"),
             tools=[WEATHER],
             response_format=ResponseFormat(type="json_object"),
         ),
-        with_tools(
+        ask(
             ChatMessage(
                 role="tool",
                 tool_call_id="c1",
@@ -335,26 +285,16 @@ async def test_what_cohere_rejects_fails_before_the_call(request_: ProviderReque
 
 # Replies no emulator profile produces: other documented statuses and body shapes.
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
 
 def mocked(handler: Handler) -> ChatAdapter:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return CohereChatAdapter(
-        "mock", "http://mock.test/", client, "k", headers={"X-Client-Name": "ry"}
+        "mock", "http://mock.test/", mock_client(handler), "k", headers={"X-Client-Name": "ry"}
     )
 
 
 def reply(status: int, body: object, headers: dict[str, str] | None = None) -> Handler:
-    content = body if isinstance(body, bytes) else orjson.dumps(body)
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        assert request.url == "http://mock.test/v2/chat"
-        assert request.headers["authorization"] == "Bearer k"
-        assert request.headers["x-client-name"] == "ry"
-        return httpx.Response(status, content=content, headers=headers)
-
-    return handle
+    sent = {"authorization": "Bearer k", "x-client-name": "ry"}
+    return json_reply(status, body, headers, url="http://mock.test/v2/chat", sent_headers=sent)
 
 
 def chat_body(**fields: Any) -> dict[str, Any]:

@@ -1,5 +1,4 @@
-import time
-from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,35 +22,22 @@ from adapters.errors import (
 from adapters.gemini import GeminiAdapter
 from adapters.gemini_payload import GENERATED_ID_PREFIX, build_payload
 from emulator.generate import estimate_tokens, generate_reply
-from emulator.profile import EmulatorConfig, FaultProfile
-from emulator.server import RunningEmulator
 from schemas.chat import ImagePart, ResponseFormat, TextPart, ToolCall, ToolSpec
 from schemas.events import ChatMessage, GenerationParams
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
-AdapterFor = Callable[..., ChatAdapter]
-Chat = Callable[..., ProviderRequest]
-Stats = Callable[[RunningEmulator], Awaitable[dict[str, Any]]]
-
-TIMEOUT_S = 5.0
-PNG = "iVBORw0KGgo="
-WEATHER = ToolSpec(
-    name="get_weather",
-    description="current weather",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+from tests.adapters.helpers import (
+    PNG,
+    TIMEOUT_S,
+    AdapterFor,
+    Chat,
+    Handler,
+    ask,
+    json_reply,
+    mock_client,
+    user,
 )
+from tests.emulated import WEATHER, StartEmulator, faulty
 
-
-def faulty(**profile: object) -> EmulatorConfig:
-    return EmulatorConfig(default=FaultProfile.model_validate(profile))
-
-
-def conversation(*messages: ChatMessage, **fields: Any) -> ProviderRequest:
-    return ProviderRequest(upstream_model="gemini-emu", messages=list(messages), **fields)
-
-
-def user(content: Any) -> ChatMessage:
-    return ChatMessage(role="user", content=content)
+conversation = partial(ask, model="gemini-emu")
 
 
 # Against the emulator
@@ -207,35 +193,6 @@ async def test_server_errors(
     assert caught.value.retryable
 
 
-async def test_hang_times_out(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat, stats: Stats
-) -> None:
-    emulator = await start_emulator(faulty(hang_rate=1.0))
-    started = time.monotonic()
-    with pytest.raises(ProviderTimeout):
-        await adapter_for("gemini", emulator).complete(chat(), timeout_s=0.3)
-    assert time.monotonic() - started < 3.0
-    assert (await stats(emulator))["models"]["model-a"]["outcomes"] == {"hang": 1}
-
-
-async def test_prompt_too_long_is_context_window(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(context_window=10))
-    with pytest.raises(ContextWindowExceeded) as caught:
-        await adapter_for("gemini", emulator).complete(chat("word " * 40), timeout_s=TIMEOUT_S)
-    assert caught.value.status_code == 400
-
-
-async def test_missing_key_is_authentication_failed(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    with pytest.raises(AuthenticationFailed) as caught:
-        await adapter_for("gemini", emulator, api_key=None).complete(chat(), timeout_s=TIMEOUT_S)
-    assert caught.value.status_code == 403
-
-
 async def test_safety_block_is_content_filtered(
     start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
 ) -> None:
@@ -244,14 +201,6 @@ async def test_safety_block_is_content_filtered(
         await adapter_for("gemini", emulator).complete(chat(), timeout_s=TIMEOUT_S)
     assert "SAFETY" in caught.value.message
     assert caught.value.provider_request_id is not None
-
-
-async def test_truncated_body_is_malformed(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(malformed_rate=1.0))
-    with pytest.raises(MalformedResponse):
-        await adapter_for("gemini", emulator).complete(chat(), timeout_s=TIMEOUT_S)
 
 
 # Capabilities and the payload
@@ -383,24 +332,25 @@ def test_payload_refuses_results_it_cannot_express() -> None:
 
 # Replies no emulator profile produces
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
 
 def mocked(handler: Handler, model: str = "gemini-emu") -> tuple[ChatAdapter, ProviderRequest]:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    client = mock_client(handler)
     adapter = GeminiAdapter("mock", "http://mock.test/", client, "k", headers={"x-extra": "1"})
     return adapter, ProviderRequest(upstream_model=model, messages=[user("hi")])
 
 
 def reply(status: int, body: object, headers: dict[str, str] | None = None) -> Handler:
-    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    answer = json_reply(
+        status,
+        body,
+        headers,
+        url="http://mock.test/v1beta/models/gemini-emu:generateContent",
+        sent_headers={"x-goog-api-key": "k", "x-extra": "1"},
+    )
 
     def handle(request: httpx.Request) -> httpx.Response:
-        assert request.url == "http://mock.test/v1beta/models/gemini-emu:generateContent"
-        assert request.headers["x-goog-api-key"] == "k"
-        assert request.headers["x-extra"] == "1"
         assert "key" not in request.url.params
-        return httpx.Response(status, content=content, headers=headers)
+        return answer(request)
 
     return handle
 

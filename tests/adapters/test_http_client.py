@@ -1,6 +1,4 @@
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -8,9 +6,8 @@ import pytest
 from adapters.http_client import make_http_client
 from emulator.profile import EmulatorConfig, FaultProfile
 from emulator.server import RunningEmulator
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
-Stats = Callable[[RunningEmulator], Awaitable[dict[str, Any]]]
+from tests.adapters.helpers import Stats
+from tests.emulated import StartEmulator
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 

@@ -1,5 +1,3 @@
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -7,7 +5,7 @@ import orjson
 import pytest
 from pydantic import HttpUrl
 
-from adapters.base import ChatAdapter, ProviderRequest
+from adapters.base import ChatAdapter
 from adapters.capabilities import check_supported
 from adapters.errors import (
     AuthenticationFailed,
@@ -20,12 +18,12 @@ from adapters.errors import (
     RateLimited,
     UnsupportedFeature,
 )
-from adapters.ollama_chat import OllamaChatAdapter, build_payload, call_id
+from adapters.ollama_chat import CALL_ID_PREFIX, OllamaChatAdapter
+from adapters.ollama_payload import build_payload
+from adapters.vendor_reply import derived_call_id
 from emulator.generate import estimate_tokens, generate_reply
 from emulator.ollama_parse import IMAGE_TOKENS
 from emulator.ollama_wire import REFUSAL
-from emulator.profile import EmulatorConfig, FaultProfile
-from emulator.server import RunningEmulator
 from schemas.chat import (
     ChatMessage,
     GenerationParams,
@@ -33,28 +31,18 @@ from schemas.chat import (
     ResponseFormat,
     TextPart,
     ToolCall,
-    ToolSpec,
 )
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
-AdapterFor = Callable[..., ChatAdapter]
-Chat = Callable[..., ProviderRequest]
-
-TIMEOUT_S = 5.0
-WEATHER = ToolSpec(
-    name="get_weather",
-    description="current weather",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+from tests.adapters.helpers import (
+    PNG,
+    TIMEOUT_S,
+    AdapterFor,
+    Chat,
+    Handler,
+    ask,
+    json_reply,
+    mock_client,
 )
-PNG = "iVBORw0KGgo="
-
-
-def faulty(**profile: object) -> EmulatorConfig:
-    return EmulatorConfig(default=FaultProfile.model_validate(profile))
-
-
-def request_of(*messages: ChatMessage, **fields: Any) -> ProviderRequest:
-    return ProviderRequest(upstream_model="model-a", messages=list(messages), **fields)
+from tests.emulated import WEATHER, StartEmulator, faulty
 
 
 async def test_success_maps_content_tokens_and_model(
@@ -112,19 +100,20 @@ async def test_max_tokens_and_stop(
 async def test_tool_call_round_trip(start_emulator: StartEmulator, adapter_for: AdapterFor) -> None:
     emulator = await start_emulator()
     adapter = adapter_for("ollama", emulator)
-    ask = ChatMessage(role="user", content="what is the weather? use get_weather")
-    first = await adapter.complete(request_of(ask, tools=[WEATHER]), timeout_s=TIMEOUT_S)
+    question = ChatMessage(role="user", content="what is the weather? use get_weather")
+    first = await adapter.complete(ask(question, tools=[WEATHER]), timeout_s=TIMEOUT_S)
     assert first.finish_reason == "tool_calls"
     [call] = first.tool_calls
     assert (call.name, call.arguments) == ("get_weather", {"city": "example"})
-    assert call.id == call_id(0, "get_weather", {"city": "example"})
+    assert call.id == derived_call_id(CALL_ID_PREFIX, 0, "get_weather", {"city": "example"})
+    assert call.id.startswith("call_")
 
     history = [
-        ask,
+        question,
         ChatMessage(role="assistant", content=first.content, tool_calls=first.tool_calls),
         ChatMessage(role="tool", tool_call_id=call.id, content='{"temp_c": 21}'),
     ]
-    second = await adapter.complete(request_of(*history, tools=[WEATHER]), timeout_s=TIMEOUT_S)
+    second = await adapter.complete(ask(*history, tools=[WEATHER]), timeout_s=TIMEOUT_S)
     assert second.finish_reason == "stop"
     assert second.content.startswith('{"temp_c":')
 
@@ -132,15 +121,15 @@ async def test_tool_call_round_trip(start_emulator: StartEmulator, adapter_for: 
 async def test_json_mode_and_schema(start_emulator: StartEmulator, adapter_for: AdapterFor) -> None:
     emulator = await start_emulator()
     adapter = adapter_for("ollama", emulator)
-    ask = ChatMessage(role="user", content="a number please")
+    question = ChatMessage(role="user", content="a number please")
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
     shaped = await adapter.complete(
-        request_of(ask, response_format=ResponseFormat(type="json_schema", json_schema=schema)),
+        ask(question, response_format=ResponseFormat(type="json_schema", json_schema=schema)),
         timeout_s=TIMEOUT_S,
     )
     assert orjson.loads(shaped.content) == {"n": 1}
     free = await adapter.complete(
-        request_of(ask, response_format=ResponseFormat(type="json_object")), timeout_s=TIMEOUT_S
+        ask(question, response_format=ResponseFormat(type="json_object")), timeout_s=TIMEOUT_S
     )
     assert set(orjson.loads(free.content)) == {"answer"}
 
@@ -150,7 +139,7 @@ async def test_base64_images_reach_the_model(
 ) -> None:
     emulator = await start_emulator()
     parts = [TextPart(text="what is this"), ImagePart(media_type="image/png", data=PNG)]
-    request = request_of(ChatMessage(role="user", content=parts))
+    request = ask(ChatMessage(role="user", content=parts))
     result = await adapter_for("ollama", emulator).complete(request, timeout_s=TIMEOUT_S)
     assert result.input_tokens == estimate_tokens("what is this") + IMAGE_TOKENS
 
@@ -160,15 +149,13 @@ async def test_capabilities_refuse_what_ollama_cannot_carry(http_client: httpx.A
     by_url = ImagePart(media_type="image/png", url=HttpUrl("https://example.org/a.png"))
     with pytest.raises(UnsupportedFeature, match="image_urls"):
         check_supported(
-            request_of(ChatMessage(role="user", content=[by_url])),
+            ask(ChatMessage(role="user", content=[by_url])),
             adapter.capabilities,
             adapter.provider,
         )
     with pytest.raises(UnsupportedFeature, match="tool_choice_required"):
         check_supported(
-            request_of(
-                ChatMessage(role="user", content="x"), tools=[WEATHER], tool_choice="required"
-            ),
+            ask(ChatMessage(role="user", content="x"), tools=[WEATHER], tool_choice="required"),
             adapter.capabilities,
             adapter.provider,
         )
@@ -201,25 +188,6 @@ async def test_fault_statuses(
     assert caught.value.retry_after_s == (2.0 if status == 429 else None)
 
 
-async def test_hang_times_out(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(hang_rate=1.0))
-    started = time.monotonic()
-    with pytest.raises(ProviderTimeout):
-        await adapter_for("ollama", emulator).complete(chat(), timeout_s=0.3)
-    assert time.monotonic() - started < 3.0
-
-
-async def test_prompt_too_long_is_context_window(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(context_window=10))
-    with pytest.raises(ContextWindowExceeded) as caught:
-        await adapter_for("ollama", emulator).complete(chat("word " * 40), timeout_s=TIMEOUT_S)
-    assert caught.value.status_code == 400
-
-
 async def test_filter_fault_is_a_plain_refusal(
     start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
 ) -> None:
@@ -229,17 +197,9 @@ async def test_filter_fault_is_a_plain_refusal(
     assert (result.content, result.finish_reason) == (REFUSAL, "stop")
 
 
-async def test_truncated_body_is_malformed(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(malformed_rate=1.0))
-    with pytest.raises(MalformedResponse):
-        await adapter_for("ollama", emulator).complete(chat(), timeout_s=TIMEOUT_S)
-
-
 def test_payload_maps_every_field() -> None:
     call = ToolCall(id="c1", name="get_weather", arguments={"city": "Lisbon"})
-    request = request_of(
+    request = ask(
         ChatMessage(role="system", content="sys"),
         ChatMessage(
             role="user", content=[TextPart(text="hi"), ImagePart(media_type="image/png", data=PNG)]
@@ -284,9 +244,7 @@ def test_payload_maps_every_field() -> None:
 
 
 def test_tool_choice_none_sends_no_tools() -> None:
-    request = request_of(
-        ChatMessage(role="user", content="hi"), tools=[WEATHER], tool_choice="none"
-    )
+    request = ask(ChatMessage(role="user", content="hi"), tools=[WEATHER], tool_choice="none")
     payload = build_payload(request, provider="p")
     assert "tools" not in payload
     assert "options" not in payload
@@ -294,22 +252,13 @@ def test_tool_choice_none_sends_no_tools() -> None:
 
 # Replies no emulator profile produces: other statuses and body shapes.
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
 
 def mocked(handler: Handler, api_key: str | None = None) -> ChatAdapter:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return OllamaChatAdapter("mock", "http://mock.test/", client, api_key)
+    return OllamaChatAdapter("mock", "http://mock.test/", mock_client(handler), api_key)
 
 
 def reply(status: int, body: object) -> Handler:
-    content = body if isinstance(body, bytes) else orjson.dumps(body)
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        assert request.url == "http://mock.test/api/chat"
-        return httpx.Response(status, content=content)
-
-    return handle
+    return json_reply(status, body, url="http://mock.test/api/chat")
 
 
 def chat_body(**fields: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -26,21 +26,17 @@ from adapters.openai_compat import OpenAICompatAdapter, build_payload
 from adapters.openai_errors import parse_duration_s
 from emulator.generate import estimate_tokens, generate_reply
 from emulator.openai_parse import IMAGE_TOKENS
-from emulator.profile import EmulatorConfig, FaultProfile
-from emulator.server import RunningEmulator
 from schemas.chat import ChatMessage, ImagePart, ResponseFormat, TextPart, ToolCall, ToolSpec
 from schemas.config import OpenAIPreset, ProviderConfig
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
-AdapterFor = Callable[..., ChatAdapter]
-Chat = Callable[..., ProviderRequest]
-Stats = Callable[[RunningEmulator], Awaitable[dict[str, Any]]]
-
-TIMEOUT_S = 5.0
-
-
-def faulty(**profile: object) -> EmulatorConfig:
-    return EmulatorConfig(default=FaultProfile.model_validate(profile))
+from tests.adapters.helpers import (
+    TIMEOUT_S,
+    AdapterFor,
+    Chat,
+    Handler,
+    json_reply,
+    mock_client,
+)
+from tests.emulated import StartEmulator, faulty
 
 
 async def test_success_maps_content_tokens_and_ids(
@@ -108,36 +104,6 @@ async def test_server_errors_are_unavailable(
     assert caught.value.status_code == status
 
 
-async def test_hang_times_out_at_the_deadline(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat, stats: Stats
-) -> None:
-    emulator = await start_emulator(faulty(hang_rate=1.0, hang_s=120))
-    started = time.monotonic()
-    with pytest.raises(ProviderTimeout):
-        await adapter_for("openai", emulator).complete(chat(), timeout_s=0.3)
-    assert time.monotonic() - started < 3.0
-    assert (await stats(emulator))["outcomes"] == {"hang": 1}
-
-
-async def test_context_window(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(context_window=10))
-    with pytest.raises(ContextWindowExceeded) as caught:
-        await adapter_for("openai", emulator).complete(chat("word " * 40), timeout_s=TIMEOUT_S)
-    assert caught.value.status_code == 400
-    assert not caught.value.retryable
-
-
-async def test_missing_key_is_authentication_failed(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    with pytest.raises(AuthenticationFailed) as caught:
-        await adapter_for("openai", emulator, api_key=None).complete(chat(), timeout_s=TIMEOUT_S)
-    assert caught.value.status_code == 401
-
-
 async def test_filtered_output_is_content_filtered(
     start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
 ) -> None:
@@ -145,15 +111,6 @@ async def test_filtered_output_is_content_filtered(
     with pytest.raises(ContentFiltered) as caught:
         await adapter_for("openai", emulator).complete(chat(), timeout_s=TIMEOUT_S)
     assert caught.value.provider_request_id is not None
-
-
-async def test_truncated_body_is_malformed(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(malformed_rate=1.0))
-    with pytest.raises(MalformedResponse) as caught:
-        await adapter_for("openai", emulator).complete(chat(), timeout_s=TIMEOUT_S)
-    assert caught.value.retryable
 
 
 @pytest.fixture
@@ -190,11 +147,9 @@ def test_payload_sends_only_set_params(chat: Chat) -> None:
 
 # Replies no emulator profile produces: vendor variants seen in the wild.
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
 
 def mocked(handler: Handler, preset: OpenAIPreset | None = None) -> ChatAdapter:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    client = mock_client(handler)
     version = "2024-10-21" if preset == "azure" else None
     config = ProviderConfig(
         format="openai", preset=preset, base_url="http://mock.test/v1/", api_version=version
@@ -203,14 +158,8 @@ def mocked(handler: Handler, preset: OpenAIPreset | None = None) -> ChatAdapter:
 
 
 def reply(status: int, body: object, headers: dict[str, str] | None = None) -> Handler:
-    content = body if isinstance(body, bytes) else orjson.dumps(body)
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        assert request.url == "http://mock.test/v1/chat/completions"
-        assert request.headers["authorization"] == "Bearer k"
-        return httpx.Response(status, content=content, headers=headers)
-
-    return handle
+    url = "http://mock.test/v1/chat/completions"
+    return json_reply(status, body, headers, url=url, sent_headers={"authorization": "Bearer k"})
 
 
 def error_body(code: str | None, error_type: str = "invalid_request_error") -> dict[str, object]:

@@ -1,4 +1,3 @@
-from collections.abc import Awaitable, Callable
 from typing import Any, get_args
 
 import httpx
@@ -24,10 +23,9 @@ from schemas.chat import (
     ToolSpec,
 )
 from schemas.config import OpenAIPreset, ProviderConfig
+from tests.adapters.helpers import TIMEOUT_S, mock_client
+from tests.emulated import StartEmulator
 
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
-
-TIMEOUT_S = 5.0
 API_VERSION = "2024-10-21"
 TOOL = ToolSpec(
     name="lookup", parameters={"type": "object", "properties": {"q": {"type": "string"}}}
@@ -58,7 +56,7 @@ def capture(sent: list[httpx.Request]) -> httpx.AsyncClient:
         }
         return httpx.Response(200, content=orjson.dumps(body))
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    return mock_client(handle)
 
 
 def test_every_preset_has_an_entry() -> None:

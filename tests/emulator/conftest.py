@@ -1,27 +1,10 @@
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from emulator.profile import EmulatorConfig
-from emulator.server import RunningEmulator, start
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
-
-
-@pytest.fixture
-async def start_emulator() -> AsyncIterator[StartEmulator]:
-    """Start emulators on free ports for this test; all are stopped afterwards."""
-    running: list[RunningEmulator] = []
-
-    async def _start(config: EmulatorConfig | None = None) -> RunningEmulator:
-        emulator = await start(config or EmulatorConfig(), "127.0.0.1", 0)
-        running.append(emulator)
-        return emulator
-
-    yield _start
-    for emulator in running:
-        await emulator.stop()
+# Imported so that pytest finds the fixture for the tests here.
+from tests.emulated import start_emulator  # noqa: F401
 
 
 @pytest.fixture

@@ -1,18 +1,25 @@
-"""Walking a JSON document against a vendor SDK's pydantic models, key by key.
+"""Walking a JSON document against a vendor SDK's types, key by key.
 
-The SDKs' models keep unknown keys as extras or drop them, so validation alone would
-miss a misspelt or invented field. :func:`model_errors` reports every key the SDK does
-not declare, every required one that is missing, and values of the wrong kind, at
-any depth.
+The SDKs' models keep unknown keys as extras or drop them, and their request
+TypedDicts are not checked at run time at all, so validation alone would miss a
+misspelt or invented field. :func:`model_errors` (pydantic models, e.g. replies) and
+:func:`params_errors` (request TypedDicts) report every key the SDK does not declare,
+every required one that is missing, and values of the wrong kind or outside a Literal
+(or Enum), at any depth.
 """
 
 from __future__ import annotations
 
+import enum
 import types
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, NotRequired, Required, Union, get_args, get_origin
 
 from pydantic import BaseModel
+
+# The SDKs declare their TypedDicts with typing_extensions, which typing's helpers
+# do not recognise on Python 3.11.
+from typing_extensions import get_type_hints, is_typeddict
 
 
 def model_errors(
@@ -30,6 +37,8 @@ def model_errors(
     if origin in (Union, types.UnionType):
         # Fern's open enums are Literal[...] | Any: hold values to the documented ones.
         candidates = [a for a in args if a is not Any] or list(args)
+        if Any in args and candidates == [type(None)]:
+            return []  # Optional[Any]: a free-form value, such as a JSON schema
         # Judge a value by the alternatives of its own kind, so that a near miss is
         # reported against the model it was meant for, not as "not a string".
         candidates = [a for a in candidates if _same_kind(value, a)] or candidates
@@ -39,6 +48,8 @@ def model_errors(
         return min((model_errors(value, a, path, opaque=opaque) for a in candidates), key=len)
     if origin is Literal:
         return [] if value in args else [f"{path}: {value!r} not in {args}"]
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return [] if value in {m.value for m in tp} else [f"{path}: {value!r} not in {tp}"]
     if origin in (list, Sequence):
         if not isinstance(value, list):
             return [f"{path}: expected an array"]
@@ -57,6 +68,10 @@ def model_errors(
             for key, item in value.items()
             for e in model_errors(item, item_type, f"{path}.{key}", opaque=opaque)
         ]
+    return _scalar_errors(value, tp, path)
+
+
+def _scalar_errors(value: object, tp: Any, path: str) -> list[str]:
     if tp in (str, int, float, bool):
         fits = isinstance(value, tp) and not (tp is not bool and isinstance(value, bool))
         if tp is float and isinstance(value, int) and not isinstance(value, bool):
@@ -102,3 +117,64 @@ def _same_kind(value: object, tp: Any) -> bool:
     if isinstance(value, list):
         return origin in (list, Sequence)
     return not _is_model(tp) and origin not in (dict, Mapping, list, Sequence)
+
+
+def params_errors(value: object, tp: Any, path: str = "$") -> list[str]:
+    """Where ``value`` does not fit the SDK's request TypedDict ``tp``; empty when it fits."""
+    origin, args = get_origin(tp), get_args(tp)
+    if tp is Any or tp is object:
+        return []
+    if origin is Annotated:
+        return params_errors(value, args[0], path)
+    if is_typeddict(tp):
+        if not isinstance(value, dict):
+            return [f"{path}: expected an object for {tp.__name__}"]
+        hints = get_type_hints(tp)
+        errors = [f"{path}.{k}: not a field of {tp.__name__}" for k in value if k not in hints]
+        errors += [
+            f"{path}.{k}: required by {tp.__name__}" for k in sorted(_required(tp) - set(value))
+        ]
+        for key, item in value.items():
+            if key in hints:
+                errors += params_errors(item, hints[key], f"{path}.{key}")
+        return errors
+    if origin in (Union, types.UnionType):
+        # Judge a value by the alternatives of its own JSON shape, so an array is not
+        # reported as "not a string"; blocks are dicts, held to the Param TypedDicts
+        # rather than the response models some SDKs also accept.
+        candidates = [a for a in args if _same_shape(value, a)] or list(args)
+        return min((params_errors(value, a, path) for a in candidates), key=len)
+    if origin is Literal:
+        return [] if value in args else [f"{path}: {value!r} not in {args}"]
+    if origin in (dict, Mapping):
+        if not isinstance(value, dict):
+            return [f"{path}: expected an object"]
+        item_type = args[1] if len(args) == 2 else Any
+        return [e for k, v in value.items() for e in params_errors(v, item_type, f"{path}.{k}")]
+    if origin is not None and args:
+        # Iterable, Sequence, SequenceNotStr: a JSON array of the one item type.
+        if not isinstance(value, list):
+            return [f"{path}: expected an array"]
+        return [e for i, v in enumerate(value) for e in params_errors(v, args[0], f"{path}[{i}]")]
+    return _scalar_errors(value, tp, path)
+
+
+def _required(typed_dict: Any) -> set[str]:
+    """Its required keys; with string annotations ``__required_keys__`` cannot see the
+    ``Required``/``NotRequired`` markers, but the annotations themselves can."""
+    markers: dict[str, object] = {
+        key: get_origin(hint)
+        for key, hint in get_type_hints(typed_dict, include_extras=True).items()
+    }
+    required = set(typed_dict.__required_keys__)
+    required |= {key for key, marker in markers.items() if marker is Required}
+    return required - {key for key, marker in markers.items() if marker is NotRequired}
+
+
+def _same_shape(value: object, tp: Any) -> bool:
+    origin = get_origin(tp)
+    if isinstance(value, dict):
+        return is_typeddict(tp) or origin in (dict, Mapping)
+    if isinstance(value, list):
+        return origin is not None and origin not in (dict, Mapping, Literal)
+    return not is_typeddict(tp) and (origin is None or origin is Literal)

@@ -1,10 +1,8 @@
 """Anthropic Messages: our adapter's requests and the emulator's replies, checked against
 the official ``anthropic`` SDK's types, key by key."""
 
-import collections.abc
-import types
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from collections.abc import Callable
+from typing import Any
 
 import anthropic
 import httpx
@@ -13,21 +11,17 @@ import pytest
 from anthropic.types import Message, ToolParam, ToolUseBlock
 from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 from anthropic.types.shared import ErrorResponse
-from typing_extensions import get_type_hints, is_typeddict
+from typing_extensions import get_type_hints
 
 from adapters.anthropic_messages import build_payload
 from adapters.base import ProviderRequest
 from adapters.credentials import Credentials
-from adapters.http_client import make_http_client
-from adapters.registry import build_adapter
-from emulator.profile import EmulatorConfig, FaultProfile
 from emulator.server import RunningEmulator
 from schemas.chat import ImagePart, ResponseFormat, TextPart, ToolCall, ToolSpec
 from schemas.config import ProviderConfig
 from schemas.events import ChatMessage, GenerationParams
-from tests.emulator.sdk_fields import model_errors
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
+from tests.emulated import FAULT_STATUSES, StartEmulator, complete_capturing, faulty
+from tests.emulator.sdk_fields import model_errors, params_errors
 
 AUTH = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
 BODY: dict[str, Any] = {
@@ -42,61 +36,6 @@ WEATHER_TOOL: ToolParam = {
     "description": "current weather",
     "input_schema": WEATHER_SCHEMA,
 }
-FAULT_STATUSES = [429, 500, 502, 503, 504, 529]
-
-
-def faulty(**profile: object) -> EmulatorConfig:
-    return EmulatorConfig(default=FaultProfile.model_validate(profile))
-
-
-def param_errors(value: object, tp: Any, path: str = "$") -> list[str]:
-    """Where ``value`` does not fit the SDK's request TypedDict ``tp``, at any depth."""
-    origin, args = get_origin(tp), get_args(tp)
-    if tp is Any or tp is object:
-        return []
-    if origin is Annotated:
-        return param_errors(value, args[0], path)
-    if is_typeddict(tp):
-        if not isinstance(value, dict):
-            return [f"{path}: expected an object for {tp.__name__}"]
-        hints = get_type_hints(tp)
-        errors = [f"{path}.{k}: not a field of {tp.__name__}" for k in value if k not in hints]
-        errors += [f"{path}.{k}: required" for k in tp.__required_keys__ if k not in value]
-        for key, item in value.items():
-            if key in hints:
-                errors += param_errors(item, hints[key], f"{path}.{key}")
-        return errors
-    if origin in (Union, types.UnionType):
-        # Judge a value by the alternatives of its own JSON shape, so an array is not
-        # reported as "not a string"; blocks are dicts, held to the Param TypedDicts
-        # rather than the response models the SDK also accepts.
-        candidates = [a for a in args if _same_shape(value, a)] or list(args)
-        return min((param_errors(value, a, path) for a in candidates), key=len)
-    if origin is Literal:
-        return [] if value in args else [f"{path}: {value!r} not in {args}"]
-    if origin in (dict, collections.abc.Mapping):
-        if not isinstance(value, dict):
-            return [f"{path}: expected an object"]
-        return [e for k, v in value.items() for e in param_errors(v, args[1], f"{path}.{k}")]
-    if origin is not None and args:
-        # Iterable, Sequence, SequenceNotStr: a JSON array of the one item type.
-        if not isinstance(value, list):
-            return [f"{path}: expected an array"]
-        return [e for i, v in enumerate(value) for e in param_errors(v, args[0], f"{path}[{i}]")]
-    if tp in (str, int, float, bool):
-        fits = isinstance(value, tp) and (tp is bool or not isinstance(value, bool))
-        fits = fits or (tp is float and isinstance(value, int))
-        return [] if fits else [f"{path}: {value!r} is not {tp.__name__}"]
-    return []
-
-
-def _same_shape(value: object, tp: Any) -> bool:
-    origin = get_origin(tp)
-    if isinstance(value, dict):
-        return is_typeddict(tp) or origin in (dict, collections.abc.Mapping)
-    if isinstance(value, list):
-        return origin is not None and origin not in (dict, collections.abc.Mapping, Literal)
-    return not is_typeddict(tp) and (origin is None or origin is Literal)
 
 
 def full_request() -> ProviderRequest:
@@ -132,22 +71,11 @@ def full_request() -> ProviderRequest:
 
 async def test_adapter_request_fits_the_sdk_params(start_emulator: StartEmulator) -> None:
     emulator = await start_emulator()
-    sent: list[dict[str, Any]] = []
-
-    async def capture(request: httpx.Request) -> None:
-        sent.append(orjson.loads(request.content))
-
-    client = make_http_client()
-    client.event_hooks["request"] = [capture]
     config = ProviderConfig(format="anthropic", base_url=emulator.base_url)
-    adapter = build_adapter("anthropic", config, client, Credentials(api_key="k"))
-    try:
-        # The emulator refuses unknown fields and malformed blocks: success is a check.
-        result = await adapter.complete(full_request(), timeout_s=5)
-    finally:
-        await client.aclose()
-    [body] = sent
-    assert param_errors(body, MessageCreateParamsNonStreaming) == []
+    # The emulator refuses unknown fields and malformed blocks: success is a check.
+    result, [sent] = await complete_capturing(config, Credentials(api_key="k"), full_request())
+    body = orjson.loads(sent.content)
+    assert params_errors(body, MessageCreateParamsNonStreaming) == []
     assert {"system", "tools", "tool_choice", "output_config", "stop_sequences"} <= set(body)
     # The tool is required and the last turn is not its result: the model calls it.
     assert result.finish_reason == "tool_calls"
@@ -168,9 +96,9 @@ def test_the_params_walk_catches_invented_fields(
     mutate: Callable[[dict[str, Any]], None], where: str
 ) -> None:
     payload = orjson.loads(orjson.dumps(build_payload(full_request())))
-    assert param_errors(payload, MessageCreateParamsNonStreaming) == []
+    assert params_errors(payload, MessageCreateParamsNonStreaming) == []
     mutate(payload)
-    errors = param_errors(payload, MessageCreateParamsNonStreaming)
+    errors = params_errors(payload, MessageCreateParamsNonStreaming)
     assert errors
     assert all(e.startswith(where) for e in errors), errors
 

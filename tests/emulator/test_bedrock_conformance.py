@@ -9,7 +9,6 @@ walked against the output shape and parsed by botocore's own rest-json parser.
 import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import botocore.session
@@ -23,10 +22,8 @@ from botocore.validate import ParamValidator
 
 from adapters.base import ProviderRequest
 from adapters.credentials import AwsKeys, Credentials
-from adapters.http_client import make_http_client
-from adapters.registry import build_adapter
 from adapters.sigv4 import SigV4Signer
-from emulator.profile import EmulatorConfig, FaultProfile
+from emulator.profile import EmulatorConfig
 from emulator.server import RunningEmulator
 from schemas.chat import (
     ChatMessage,
@@ -38,8 +35,7 @@ from schemas.chat import (
     ToolSpec,
 )
 from schemas.config import ProviderConfig
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
+from tests.emulated import StartEmulator, complete_capturing, faulty
 
 OPERATION = (
     botocore.session.get_session().get_service_model("bedrock-runtime").operation_model("Converse")
@@ -48,16 +44,13 @@ ERROR_SHAPES = {shape.name: shape for shape in OPERATION.error_shapes}
 KEYS = AwsKeys("AKIDEXAMPLE", "test-secret", None)
 REGION = "us-east-1"
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
+ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.bedrock/"
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n fake image bytes").decode()
 BODY: dict[str, Any] = {
     "system": [{"text": "be brief"}],
     "messages": [{"role": "user", "content": [{"text": "what is the capital of Portugal"}]}],
     "inferenceConfig": {"maxTokens": 50},
 }
-
-
-def faulty(**profile: object) -> EmulatorConfig:
-    return EmulatorConfig(default=FaultProfile.model_validate(profile))
 
 
 def shape_errors(value: Any, shape: Any, path: str = "") -> list[str]:
@@ -160,15 +153,7 @@ async def test_adapter_request_matches_the_converse_input_shape(
     start_emulator: StartEmulator,
 ) -> None:
     emulator = await start_emulator()
-    sent: list[dict[str, Any]] = []
-
-    async def capture(request: httpx.Request) -> None:
-        sent.append(orjson.loads(request.content))
-
-    client = make_http_client()
-    client.event_hooks["request"] = [capture]
     config = ProviderConfig(format="bedrock", base_url=emulator.base_url, region=REGION)
-    adapter = build_adapter("bedrock", config, client, Credentials(aws=KEYS))
     tool = ToolSpec(name="lookup", description="find", parameters={"type": "object"})
     call = ToolCall(id="call_1", name="lookup", arguments={"q": "x"})
     schema = {"type": "object", "properties": {"capital": {"type": "string"}}}
@@ -190,13 +175,9 @@ async def test_adapter_request_matches_the_converse_input_shape(
         tool_choice="required",
         response_format=ResponseFormat(type="json_schema", json_schema=schema),
     )
-    try:
-        # The emulator validates against the same model, so success is itself a check.
-        await adapter.complete(request, timeout_s=5)
-    finally:
-        await client.aclose()
-
-    [body] = sent
+    # The emulator validates against the same model, so success is itself a check.
+    _, [sent] = await complete_capturing(config, Credentials(aws=KEYS), request)
+    body = orjson.loads(sent.content)
     assert body_shape_errors(body) == []
     report = ParamValidator().validate(
         {"modelId": MODEL, **decode_blobs(body)}, OPERATION.input_shape
@@ -304,10 +285,9 @@ async def test_fault_errors_are_converse_errors(
     parsed = parse_reply(response, OPERATION.output_shape)
     assert parsed["Error"]["Code"] == code
     assert parsed["Error"]["Message"]
-    data = response.json()
-    # "__type" names the error, as the x-amzn-ErrorType header would; the rest is the
-    # exception's own shape.
-    assert shape_errors({k: v for k, v in data.items() if k != "__type"}, ERROR_SHAPES[code]) == []
+    # The header names the error, as Bedrock's does; the body is the exception's shape.
+    assert response.headers["x-amzn-ErrorType"] == f"{code}:{ERROR_NAMESPACE}"
+    assert shape_errors(response.json(), ERROR_SHAPES[code]) == []
     assert ("retry-after" in response.headers) == (status == 429)
 
 
@@ -375,6 +355,8 @@ async def test_requests_must_be_sigv4_signed_for_bedrock(
     ]
     for response, code in cases:
         assert response.status_code == 403
+        assert response.headers["x-amzn-ErrorType"] == f"{code}:{ERROR_NAMESPACE}"
+        assert set(response.json()) == {"message"}
         assert parse_reply(response, OPERATION.output_shape)["Error"]["Code"] == code
 
 

@@ -2,7 +2,6 @@
 cohere SDK's own types, and the SDK itself run against the emulator."""
 
 import typing
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import cohere
@@ -31,11 +30,9 @@ from schemas.chat import (
     ResponseFormat,
     TextPart,
     ToolCall,
-    ToolSpec,
 )
+from tests.emulated import FAULT_STATUSES, WEATHER, StartEmulator, faulty
 from tests.emulator.sdk_fields import model_errors
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
 
 AUTH = {"authorization": "Bearer test-key"}
 # The SDK adds ``stream`` itself rather than taking it as a parameter.
@@ -44,12 +41,6 @@ _CHAT_PARAMS = {
     for name, hint in typing.get_type_hints(AsyncV2Client.chat, include_extras=True).items()
     if name not in {"return", "request_options"}
 } | {"stream": bool}
-WEATHER = ToolSpec(
-    name="get_weather",
-    description="current weather",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
-)
-FAULT_STATUSES = [429, 500, 502, 503, 504, 529]
 SDK_ERRORS: dict[int, type[Exception]] = {
     429: cohere.TooManyRequestsError,
     500: cohere.InternalServerError,
@@ -68,10 +59,6 @@ def request_errors(payload: dict[str, Any]) -> list[str]:
         if key in _CHAT_PARAMS:
             errors += model_errors(value, _CHAT_PARAMS[key], f"$.{key}")
     return errors
-
-
-def faulty(**profile: object) -> EmulatorConfig:
-    return EmulatorConfig(default=FaultProfile.model_validate(profile))
 
 
 def full_request(**overrides: Any) -> ProviderRequest:

@@ -3,7 +3,6 @@ import random
 import statistics
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,9 @@ from emulator.profile import (
     load_emulator_config,
 )
 from emulator.server import RunningEmulator
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
+from emulator.wire import Wire
+from emulator.wires import all_wires
+from tests.emulated import StartEmulator
 
 AUTH = {"authorization": "Bearer test-key"}
 
@@ -195,6 +195,38 @@ async def test_no_retry_after_header_when_unset(
     response = await post(http, emulator, body())
     assert response.status_code == 429
     assert "retry-after" not in response.headers
+
+
+@pytest.mark.parametrize("wire", all_wires(), ids=lambda wire: wire.name)
+def test_error_headers_carry_a_retry_delay_only_when_given(wire: Wire) -> None:
+    assert wire.error_headers(wire.status_error(429, retry_after_s=1.5))["retry-after"] == "2"
+    assert "retry-after" not in wire.error_headers(wire.status_error(429))
+    assert "retry-after" not in wire.error_headers(wire.status_error(503))
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "outcome"),
+    [
+        ("/v1/chat/completions", {}, 401, "unauthorized"),
+        # Google and AWS refuse a missing credential with 403.
+        ("/v1beta/models/m:generateContent", {}, 403, "unauthorized"),
+        ("/model/m/converse", {}, 403, "unauthorized"),
+        # A missing anthropic-version is a bad request, not a credential problem.
+        ("/v1/messages", {"x-api-key": "k"}, 400, "bad_request"),
+    ],
+)
+async def test_header_check_failures_are_counted(
+    start_emulator: StartEmulator,
+    http: httpx.AsyncClient,
+    path: str,
+    headers: dict[str, str],
+    status: int,
+    outcome: str,
+) -> None:
+    emulator = await start_emulator()
+    response = await http.post(f"{emulator.base_url}{path}", json=body(), headers=headers)
+    assert response.status_code == status
+    assert (await stats(http, emulator))["outcomes"] == {outcome: 1}
 
 
 async def test_per_model_profiles_and_stats(

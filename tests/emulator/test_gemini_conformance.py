@@ -2,10 +2,8 @@
 against the official ``google-genai`` SDK's types, field by field under their REST
 (camelCase) names."""
 
-import enum
-import types
-from collections.abc import Awaitable, Callable
-from typing import Any, Union, get_args, get_origin
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import orjson
@@ -13,20 +11,16 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as gt
-from pydantic import BaseModel
 
 from adapters.base import ProviderRequest
 from adapters.credentials import Credentials
 from adapters.gemini_payload import build_payload
-from adapters.http_client import make_http_client
-from adapters.registry import build_adapter
-from emulator.profile import EmulatorConfig, FaultProfile
 from emulator.server import RunningEmulator
-from schemas.chat import ImagePart, ResponseFormat, TextPart, ToolCall, ToolSpec
+from schemas.chat import ImagePart, ResponseFormat, TextPart, ToolCall
 from schemas.config import ProviderConfig
 from schemas.events import ChatMessage, GenerationParams
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
+from tests.emulated import FAULT_STATUSES, WEATHER, StartEmulator, complete_capturing, faulty
+from tests.emulator.sdk_fields import model_errors
 
 AUTH = {"x-goog-api-key": "test-key"}
 MODEL = "gemini-emu"
@@ -35,12 +29,6 @@ BODY: dict[str, Any] = {
     "systemInstruction": {"parts": [{"text": "be brief"}]},
     "generationConfig": {"maxOutputTokens": 50},
 }
-WEATHER = ToolSpec(
-    name="get_weather",
-    description="current weather",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
-)
-FAULT_STATUSES = [429, 500, 502, 503, 504, 529]
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
 # The REST body is the request's contents, a GenerationConfig under generationConfig,
@@ -60,51 +48,6 @@ TOP_LEVEL: dict[str, Any] = {
 }
 
 
-def model_errors(value: object, tp: Any, path: str = "$") -> list[str]:
-    """Where ``value`` departs from the google-genai type ``tp``: model fields are
-    matched by their REST alias only, enums by their values, at any depth."""
-    origin, args = get_origin(tp), get_args(tp)
-    if tp is Any or value is None:
-        return []
-    if origin in (Union, types.UnionType):
-        # Alternatives the REST body cannot hold (callables, SDK-side wrappers) would
-        # "fit" anything; judge by the ones it can.
-        candidates = [a for a in args if _checkable(a)] or [Any]
-        return min((model_errors(value, a, path) for a in candidates), key=len)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        if not isinstance(value, dict):
-            return [f"{path}: expected an object for {tp.__name__}"]
-        fields = {info.alias: info.annotation for info in tp.model_fields.values()}
-        return [
-            error
-            for key, item in value.items()
-            for error in (
-                model_errors(item, fields[key], f"{path}.{key}")
-                if key in fields
-                else [f"{path}.{key}: not a field of {tp.__name__}"]
-            )
-        ]
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return [] if value in {m.value for m in tp} else [f"{path}: {value!r} not in {tp}"]
-    if origin is list:
-        if not isinstance(value, list):
-            return [f"{path}: expected an array"]
-        return [e for i, v in enumerate(value) for e in model_errors(v, args[0], f"{path}[{i}]")]
-    if origin is dict:
-        return [] if isinstance(value, dict) else [f"{path}: expected an object"]
-    if tp in (str, int, float, bool):
-        fits = isinstance(value, tp) and (tp is bool or not isinstance(value, bool))
-        fits = fits or (tp is float and isinstance(value, int) and not isinstance(value, bool))
-        return [] if fits else [f"{path}: {value!r} is not {tp.__name__}"]
-    return []
-
-
-def _checkable(tp: Any) -> bool:
-    if get_origin(tp) in (list, dict) or tp in (str, int, float, bool, Any):
-        return True
-    return isinstance(tp, type) and issubclass(tp, BaseModel | enum.Enum)
-
-
 def request_errors(body: dict[str, Any]) -> list[str]:
     """Where our request body departs from the SDK's types, at any depth."""
     errors = [f"$.{k}: not a request field" for k in body if k not in TOP_LEVEL]
@@ -112,10 +55,6 @@ def request_errors(body: dict[str, Any]) -> list[str]:
         if key in TOP_LEVEL:
             errors += model_errors(value, TOP_LEVEL[key], f"$.{key}")
     return errors
-
-
-def faulty(**profile: object) -> EmulatorConfig:
-    return EmulatorConfig(default=FaultProfile.model_validate(profile))
 
 
 def full_request() -> ProviderRequest:
@@ -143,22 +82,11 @@ def full_request() -> ProviderRequest:
 
 async def test_adapter_request_fits_the_sdk_types(start_emulator: StartEmulator) -> None:
     emulator = await start_emulator()
-    sent: list[tuple[str, dict[str, Any]]] = []
-
-    async def capture(request: httpx.Request) -> None:
-        sent.append((request.url.path, orjson.loads(request.content)))
-
-    client = make_http_client()
-    client.event_hooks["request"] = [capture]
     config = ProviderConfig(format="gemini", base_url=emulator.base_url)
-    adapter = build_adapter("gemini", config, client, Credentials(api_key="k"))
-    try:
-        # The emulator refuses unknown fields: success is itself a check.
-        result = await adapter.complete(full_request(), timeout_s=5)
-    finally:
-        await client.aclose()
-    [(path, body)] = sent
-    assert path == f"/v1beta/models/{MODEL}:generateContent"
+    # The emulator refuses unknown fields: success is itself a check.
+    result, [sent] = await complete_capturing(config, Credentials(api_key="k"), full_request())
+    body = orjson.loads(sent.content)
+    assert sent.url.path == f"/v1beta/models/{MODEL}:generateContent"
     assert request_errors(body) == []
     assert set(body) == {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig"}
     # The SDK's own validation agrees (its models forbid unknown fields).

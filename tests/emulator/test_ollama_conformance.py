@@ -1,7 +1,6 @@
 """Ollama /api/chat: our request bodies and the emulator's replies, checked against the
 ollama package's own types, and its client run against the emulator."""
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -12,7 +11,7 @@ from pydantic import BaseModel
 
 from adapters import ollama_chat
 from adapters.base import ProviderRequest
-from adapters.ollama_chat import build_payload
+from adapters.ollama_payload import build_payload
 from emulator.profile import EmulatorConfig, FaultProfile
 from emulator.server import RunningEmulator
 from schemas.chat import (
@@ -24,9 +23,8 @@ from schemas.chat import (
     ToolCall,
     ToolSpec,
 )
+from tests.emulated import FAULT_STATUSES, StartEmulator, faulty
 from tests.emulator.sdk_fields import model_errors
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
 
 # Ollama's own tool schema: per property only type, items, description and enum.
 WEATHER = ToolSpec(
@@ -38,13 +36,8 @@ WEATHER = ToolSpec(
         "required": ["city"],
     },
 )
-FAULT_STATUSES = [429, 500, 502, 503, 504, 529]
 # The package sends images as base64 strings; its Image model only wraps one.
 OPAQUE = (Image,)
-
-
-def faulty(**profile: object) -> EmulatorConfig:
-    return EmulatorConfig(default=FaultProfile.model_validate(profile))
 
 
 def full_request(**overrides: Any) -> ProviderRequest:

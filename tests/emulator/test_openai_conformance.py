@@ -1,9 +1,7 @@
 """The OpenAI family checked against the vendors' own SDKs: the emulator's replies (all
 three dialects) and our adapter's requests, recursively, field by field."""
 
-import types
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, Required, Union, get_args, get_origin
+from typing import Any
 
 import httpx
 import openai
@@ -24,8 +22,6 @@ from pydantic import BaseModel, HttpUrl
 
 # The SDKs declare their TypedDicts with typing_extensions, which typing's helpers
 # do not recognise on Python 3.11.
-from typing_extensions import get_type_hints, is_typeddict
-
 from adapters import openai_reply
 from adapters.base import ProviderRequest
 from adapters.openai_payload import build_payload
@@ -39,10 +35,9 @@ from schemas.chat import (
     ResponseFormat,
     TextPart,
     ToolCall,
-    ToolSpec,
 )
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
+from tests.emulated import WEATHER, StartEmulator, faulty
+from tests.emulator.sdk_fields import params_errors
 
 AUTH = {"authorization": "Bearer test-key"}
 BODY: dict[str, Any] = {
@@ -55,17 +50,8 @@ BODY: dict[str, Any] = {
 }
 AZURE_PATH = "/openai/deployments/gpt-emu/chat/completions"
 FAULT_STATUSES = [413, 429, 500, 502, 503, 504, 529]
-WEATHER = ToolSpec(
-    name="get_weather",
-    description="current weather",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
-)
 # Perplexity's additions to the OpenAI shape; the openai SDK does not know them.
 PERPLEXITY_EXTRAS = {"citations", "search_results"}
-
-
-def faulty(**profile: object) -> EmulatorConfig:
-    return EmulatorConfig(default=FaultProfile.model_validate(profile))
 
 
 def unknown_fields(model: BaseModel, path: str = "$") -> list[str]:
@@ -83,49 +69,6 @@ def _unknown_in(value: object, path: str) -> list[str]:
     if isinstance(value, list):
         return [f for i, v in enumerate(value) for f in _unknown_in(v, f"{path}[{i}]")]
     return []
-
-
-def typed_errors(value: object, tp: Any, path: str = "$") -> list[str]:
-    """Where ``value`` does not fit the SDK's request TypedDicts, recursively; an empty
-    list means every key we send is one the SDK declares, with a fitting type."""
-    origin, args = get_origin(tp), get_args(tp)
-    if is_typeddict(tp):
-        if not isinstance(value, dict):
-            return [f"{path}: expected an object for {tp.__name__}"]
-        hints = get_type_hints(tp)
-        errors = [f"{path}.{k}: not a field of {tp.__name__}" for k in value if k not in hints]
-        # The SDK's modules use string annotations, so __required_keys__ cannot see
-        # Required[...]; the annotations themselves can.
-        marked = get_type_hints(tp, include_extras=True)
-        required = {k for k, h in marked.items() if _is_required(h)}
-        errors += [f"{path}.{k}: required by {tp.__name__}" for k in required - set(value)]
-        for key, item in value.items():
-            if key in hints:
-                errors += typed_errors(item, hints[key], f"{path}.{key}")
-        return errors
-    if origin in (Union, types.UnionType):
-        tries = [typed_errors(value, arg, path) for arg in args]
-        return min(tries, key=len)
-    if origin is Literal:
-        return [] if value in args else [f"{path}: {value!r} not in {args}"]
-    if origin in (list, Iterable, Sequence):
-        if not isinstance(value, list):
-            return [f"{path}: expected an array"]
-        return [e for i, v in enumerate(value) for e in typed_errors(v, args[0], f"{path}[{i}]")]
-    if origin in (dict, Mapping):
-        return [] if isinstance(value, dict) else [f"{path}: expected an object"]
-    if tp in (str, int, float, bool):
-        fits = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
-        return [] if fits or (tp is float and isinstance(value, int)) else [f"{path}: not {tp}"]
-    if tp is type(None):
-        return [] if value is None else [f"{path}: expected null"]
-    # Protocols such as the SDK's SequenceNotStr: accept, nothing finer to check.
-    return []
-
-
-def _is_required(hint: object) -> bool:
-    origin: object = get_origin(hint)
-    return origin is Required
 
 
 def full_request() -> ProviderRequest:
@@ -157,14 +100,14 @@ def full_request() -> ProviderRequest:
 
 def test_full_request_fits_the_openai_sdk_params() -> None:
     payload = build_payload(full_request(), PRESETS["openai"])
-    assert typed_errors(payload, CompletionCreateParamsNonStreaming) == []
+    assert params_errors(payload, CompletionCreateParamsNonStreaming) == []
     # The checker itself must notice a stray field, at any depth.
-    assert typed_errors({**payload, "max_tokenz": 1}, CompletionCreateParamsNonStreaming)
+    assert params_errors({**payload, "max_tokenz": 1}, CompletionCreateParamsNonStreaming)
     without_model = {k: v for k, v in payload.items() if k != "model"}
-    assert typed_errors(without_model, CompletionCreateParamsNonStreaming)
+    assert params_errors(without_model, CompletionCreateParamsNonStreaming)
     bad = orjson.loads(orjson.dumps(payload))
     bad["messages"][1]["content"][1]["image_url"]["uri"] = "x"
-    assert typed_errors(bad, CompletionCreateParamsNonStreaming)
+    assert params_errors(bad, CompletionCreateParamsNonStreaming)
 
 
 def key_paths(value: object, path: str = "$") -> set[str]:

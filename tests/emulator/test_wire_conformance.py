@@ -1,6 +1,5 @@
 """The emulator's replies and our adapters' requests, checked against the official SDKs."""
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -16,18 +15,15 @@ from openai.types.chat import (
 )
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 from openai.types.shared import ErrorObject
-from pydantic import BaseModel
 
+from adapters.anthropic_messages import CAPABILITIES as ANTHROPIC_CAPABILITIES
 from adapters.base import ProviderRequest
+from adapters.capabilities import Capabilities
 from adapters.credentials import Credentials
-from adapters.http_client import make_http_client
-from adapters.registry import build_adapter
-from emulator.profile import EmulatorConfig, FaultProfile
-from emulator.server import RunningEmulator
+from adapters.openai_presets import PRESETS
 from schemas.config import ProviderConfig, WireFormat
 from schemas.events import ChatMessage, GenerationParams
-
-StartEmulator = Callable[..., Awaitable[RunningEmulator]]
+from tests.emulated import StartEmulator, complete_capturing, faulty
 
 OPENAI_AUTH = {"authorization": "Bearer test-key"}
 ANTHROPIC_AUTH = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
@@ -45,21 +41,11 @@ ANTHROPIC_BODY: dict[str, Any] = {
     "system": "be brief",
     "messages": [{"role": "user", "content": "what is the capital of Portugal"}],
 }
-FAULT_STATUSES = [429, 500, 502, 503, 504, 529]
-
-
-def assert_known_fields(data: dict[str, Any], model: type[BaseModel]) -> None:
-    # The SDK models accept unknown keys, so validation alone would miss a typo.
-    assert set(data) <= set(model.model_fields), set(data) - set(model.model_fields)
 
 
 def assert_known_keys(data: dict[str, Any], typed_dict: type) -> None:
     allowed = set(typed_dict.__annotations__)
     assert set(data) <= allowed, set(data) - allowed
-
-
-def faulty(**profile: object) -> EmulatorConfig:
-    return EmulatorConfig(default=FaultProfile.model_validate(profile))
 
 
 @pytest.mark.parametrize(
@@ -124,6 +110,10 @@ OPENAI_MESSAGE_PARAMS: dict[str, type] = {
     "user": ChatCompletionUserMessageParam,
     "assistant": ChatCompletionAssistantMessageParam,
 }
+CAPABILITIES: dict[str, Capabilities] = {
+    "openai": PRESETS["openai"].capabilities,
+    "anthropic": ANTHROPIC_CAPABILITIES,
+}
 ANTHROPIC_MESSAGE_PARAMS: dict[str, type] = {
     "user": UserMessageParam,
     "assistant": AssistantMessageParam,
@@ -135,16 +125,15 @@ async def test_adapter_requests_use_only_sdk_fields(
     start_emulator: StartEmulator, fmt: WireFormat
 ) -> None:
     emulator = await start_emulator()
-    sent: list[dict[str, Any]] = []
-
-    async def capture(request: httpx.Request) -> None:
-        sent.append(orjson.loads(request.content))
-
-    client = make_http_client()
-    client.event_hooks["request"] = [capture]
     base_url = f"{emulator.base_url}/v1" if fmt == "openai" else emulator.base_url
     config = ProviderConfig(format=fmt, base_url=base_url)
-    adapter = build_adapter(fmt, config, client, Credentials(api_key="k"))
+    # Sampling parameters only where the format carries them: Anthropic's has none.
+    sampling = {"temperature": 0.5, "top_p": 0.9}
+    params = GenerationParams(
+        max_tokens=20,
+        stop=["END"],
+        **{name: value for name, value in sampling.items() if name in CAPABILITIES[fmt]},
+    )
     request = ProviderRequest(
         upstream_model="m",
         messages=[
@@ -153,15 +142,11 @@ async def test_adapter_requests_use_only_sdk_fields(
             ChatMessage(role="assistant", content="hello"),
             ChatMessage(role="user", content="and now?"),
         ],
-        params=GenerationParams(max_tokens=20, temperature=0.5, top_p=0.9, stop=["END"]),
+        params=params,
     )
-    try:
-        # The emulator rejects unknown fields, so success is itself a check.
-        await adapter.complete(request, timeout_s=5)
-    finally:
-        await client.aclose()
-
-    [body] = sent
+    # The emulator rejects unknown fields, so success is itself a check.
+    _, [sent] = await complete_capturing(config, Credentials(api_key="k"), request)
+    body = orjson.loads(sent.content)
     if fmt == "openai":
         assert_known_keys(body, CompletionCreateParamsNonStreaming)
         message_params = OPENAI_MESSAGE_PARAMS
@@ -178,3 +163,4 @@ async def test_adapter_requests_use_only_sdk_fields(
         assert {"temperature", "top_p", "stop"} <= set(body)
     else:
         assert body["stop_sequences"] == ["END"]
+        assert not {"temperature", "top_p"} & set(body)
