@@ -164,7 +164,7 @@ def azure_wire() -> OpenAIWire:
 
 
 def perplexity_wire() -> OpenAIWire:
-    return OpenAIWire("perplexity", ("/perplexity/chat/completions",), tools=False, citations=True)
+    return OpenAIWire("perplexity", ("/chat/completions",), tools=False, citations=True)
 
 
 def _sources(call: ChatCall) -> dict[str, object]:

@@ -108,13 +108,14 @@ class Emulator:
 
 
 # Where the emulator serves each OpenAI-compatible dialect that differs on the wire.
-_EMULATOR_OPENAI_PREFIX = {"azure": "", "perplexity": "/perplexity"}
+_PRESETS_AT_ROOT = {"azure", "perplexity"}
 
 
 def emulator_base_url(provider: dict[str, Any], emulator_url: str) -> str:
     """The base_url that makes a provider entry talk to the emulator instead."""
     if provider["format"] == "openai":
-        return emulator_url + _EMULATOR_OPENAI_PREFIX.get(provider.get("preset") or "", "/v1")
+        root = provider.get("preset") in _PRESETS_AT_ROOT
+        return emulator_url if root else f"{emulator_url}/v1"
     return emulator_url
 
 

@@ -194,7 +194,7 @@ def emulator_url(preset: OpenAIPreset, emulator: RunningEmulator) -> str:
     if preset == "azure":
         return emulator.base_url
     if preset == "perplexity":
-        return f"{emulator.base_url}/perplexity"
+        return emulator.base_url
     return f"{emulator.base_url}/v1"
 
 

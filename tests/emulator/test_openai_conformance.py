@@ -163,7 +163,7 @@ async def post(
     [
         ("/v1/chat/completions", AUTH, set()),
         (f"{AZURE_PATH}?api-version=2024-10-21", {"api-key": "k"}, set()),
-        ("/perplexity/chat/completions", AUTH, PERPLEXITY_EXTRAS),
+        ("/chat/completions", AUTH, PERPLEXITY_EXTRAS),
     ],
 )
 async def test_completions_match_sdk_types(
@@ -305,7 +305,7 @@ async def test_auth_and_query_rejections(
             {"type": "image_url", "image_url": {"url": "ftp://x"}}]}]}),
         ("/v1/chat/completions", {"messages": [{"role": "system", "content": [
             {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}),
-        ("/perplexity/chat/completions", {"tools": [{"type": "function",
+        ("/chat/completions", {"tools": [{"type": "function",
                                                      "function": {"name": "f"}}]}),
     ],
 )  # fmt: skip
