@@ -107,7 +107,7 @@ class Emulator:
         self.process.stop()
 
 
-# Where the emulator serves each OpenAI-compatible dialect that differs on the wire.
+# OpenAI-compatible dialects whose real APIs (and the emulator) have no /v1 in the path.
 _PRESETS_AT_ROOT = {"azure", "perplexity"}
 
 
