@@ -50,7 +50,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from adapters.credentials import missing_credentials
     from streams.app import create_app
-    from streams.topics import ensure_topics
+    from streams.topics import TopicCreationFailed, ensure_topics
 
     config = _config(args.config)
     missing = missing_credentials(config)
@@ -61,6 +61,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         asyncio.run(asyncio.wait_for(ensure_topics(bootstrap, config.topics), 30))
     except (KafkaError, OSError, TimeoutError) as exc:
         raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
+    except TopicCreationFailed as exc:
+        raise UsageError(f"Kafka at {bootstrap}: {exc}") from exc
     app = create_app(config, bootstrap)
     # httpx logs every request at INFO: at hundreds of calls a second that is ~6% of
     # the worker's CPU (measured with py-spy) and drowns the worker's own log.

@@ -24,8 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POM = REPO_ROOT / "tools" / "kafka" / "pom.xml"
@@ -219,10 +219,6 @@ class DevKafka:
             self._owns_dir = False
         self._port = None
 
-    def create_topics(self, names: list[str], partitions: int) -> None:
-        """Create topics, leaving existing ones alone; callable with or without a loop."""
-        _run_sync(create_topics(self.bootstrap, names, partitions))
-
     @property
     def log_path(self) -> Path:
         return self.data_dir / _SERVER_LOG
@@ -248,28 +244,6 @@ class DevKafka:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Create ``names`` with ``partitions`` each (replication 1); existing topics are fine."""
-    if not names:
-        return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
-    await admin.start()
-    try:
-        response = await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
-        )
-    finally:
-        await admin.close()
-    failures = []
-    for topic, code, *rest in response.topic_errors:
-        if code in (0, TopicAlreadyExistsError.errno):
-            continue
-        message = rest[0] if rest and rest[0] else for_code(code).__name__
-        failures.append(f"{topic}: {message}")
-    if failures:
-        raise DevKafkaError("creating topics failed: " + "; ".join(failures))
 
 
 async def _poll_ready(bootstrap: str, proc: subprocess.Popen[bytes], deadline: float) -> bool:

@@ -7,8 +7,11 @@ import os
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from routeyard.devkafka import DevKafka
+from schemas.config import TopicsConfig
+from streams.topics import ensure_topics, topic_names
 
 pytestmark = pytest.mark.integration
 
@@ -22,11 +25,22 @@ def _alive(pid: int) -> bool:
 
 
 async def test_round_trip_then_stop() -> None:
-    topic = "devkafka.smoke"
+    topics = TopicsConfig(requests="devkafka.smoke", partitions=2)
+    topic = topics.requests
     with DevKafka() as kafka:
         pid, data_dir = kafka.pid, kafka.data_dir
-        kafka.create_topics([topic], partitions=2)
-        kafka.create_topics([topic], partitions=2)  # an existing topic is not an error
+        # The worker's own topic creation, twice: existing topics are not an error.
+        await ensure_topics(kafka.bootstrap, topics)
+        await ensure_topics(kafka.bootstrap, topics)
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+        await admin.start()
+        try:
+            described = await admin.describe_topics(topic_names(topics))
+        finally:
+            await admin.close()
+        assert {t["topic"]: len(t["partitions"]) for t in described} == {
+            name: 2 for name in topic_names(topics)
+        }
 
         producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
         await producer.start()
