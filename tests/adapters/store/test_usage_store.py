@@ -80,3 +80,18 @@ def test_report_by_model(store: UsageStore) -> None:
 def test_a_held_folder_is_a_clear_store_error(tmp_path: Path) -> None:
     with StoreOutage(tmp_path / "chdb"), pytest.raises(StoreUnavailable, match="one process"):
         open_backend(tmp_path / "chdb")
+
+
+def test_unreachable_server_is_a_store_error_without_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    monkeypatch.setenv("CLICKHOUSE_URL", f"http://analyst:hunter2@127.0.0.1:{port}/routeyard")
+    with pytest.raises(StoreUnavailable) as info:
+        open_backend("unused")
+    assert f"127.0.0.1:{port}" in str(info.value)
+    assert "hunter2" not in str(info.value)
