@@ -14,7 +14,7 @@ from adapters.capabilities import check_supported
 from adapters.credentials import credentials_for
 from adapters.registry import build_adapter
 from policy.pricing import cost_usd
-from schemas.config import GatewayConfig, ModelConfig
+from schemas.config import GatewayConfig
 from schemas.events import LLMRequest
 
 
@@ -38,9 +38,6 @@ class ModelClient:
             name: build_adapter(name, provider, http, credentials_for(provider, env))
             for name, provider in config.providers.items()
         }
-
-    def model(self, name: str) -> ModelConfig:
-        return self._config.models[name]
 
     async def complete(self, model_name: str, request: LLMRequest) -> ModelCall:
         model = self._config.models[model_name]

@@ -147,13 +147,16 @@ DeadLetterReason = Literal[
 ]
 
 
+DeadLetterStage = Literal["triage", "dispatch", "retry", "usage_sink"]
+
+
 class DeadLetter(Event):
     """A terminal failure: says which stage gave up and why."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
     request_id: str | None = None
     tenant: str | None = None
-    stage: Literal["triage", "dispatch", "retry", "usage_sink"]
+    stage: DeadLetterStage
     reason: DeadLetterReason
     detail: str
     attempts: int = Field(default=0, ge=0)

@@ -8,7 +8,6 @@ permanent / exhausted-> dead letter with the last error (+ usage)
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import timedelta
 
@@ -27,9 +26,8 @@ from schemas.events import (
     TokenUsage,
     UsageEvent,
 )
+from streams.dead_letters import schema_invalid
 from streams.publisher import Publisher
-
-log = logging.getLogger(__name__)
 
 
 class Dispatcher:
@@ -67,12 +65,7 @@ class Dispatcher:
         try:
             ev = DispatchEvent.from_bytes(raw)
         except ValidationError as exc:
-            letter = DeadLetter(
-                stage="dispatch",
-                reason="schema_invalid",
-                detail=f"dispatch event fails the schema: {exc.errors()[:3]}",
-                payload=raw[:4096].decode("utf-8", errors="replace"),
-            )
+            letter = schema_invalid("dispatch", raw, "dispatch event", exc)
             await self.publisher.send(self.topics.dlq, letter, None)
             return
         if ev.model not in self.config.models:

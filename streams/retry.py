@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from schemas.base import utcnow
 from schemas.config import TopicsConfig
-from schemas.events import DeadLetter, RetryEvent
+from schemas.events import RetryEvent
+from streams.dead_letters import schema_invalid
 from streams.publisher import Publisher
 
 
@@ -26,12 +27,7 @@ class RetryHolder:
         try:
             ev = RetryEvent.from_bytes(raw)
         except ValidationError as exc:
-            letter = DeadLetter(
-                stage="retry",
-                reason="schema_invalid",
-                detail=f"retry event fails the schema: {exc.errors()[:3]}",
-                payload=raw[:4096].decode("utf-8", errors="replace"),
-            )
+            letter = schema_invalid("retry", raw, "retry event", exc)
             await self.publisher.send(self.topics.dlq, letter, None)
             return
         wait_s = (ev.due_at - utcnow()).total_seconds()

@@ -15,8 +15,7 @@ from policy.classifier import classify
 from policy.router import RoutingError, choose_route
 from schemas.config import GatewayConfig
 from schemas.events import DeadLetter, DeadLetterReason, DispatchEvent, LLMRequest, UsageEvent
-
-_PAYLOAD_LIMIT = 4096  # keep dead letters small; the reason matters more than the bytes
+from streams.dead_letters import describe, unreadable
 
 
 class RecentIds:
@@ -56,14 +55,6 @@ class Duplicate:
 TriageOutcome = Routed | Rejected | Duplicate
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "(event)"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def _reject_unparsed(raw: bytes, reason: DeadLetterReason, detail: str) -> Rejected:
     # Pick up what identity we can so the upstream can still match the dead letter.
     request_id = tenant = None
@@ -75,14 +66,7 @@ def _reject_unparsed(raw: bytes, reason: DeadLetterReason, detail: str) -> Rejec
             tenant = ten if isinstance(ten, str) and ten else None
     except orjson.JSONDecodeError:
         pass
-    letter = DeadLetter(
-        request_id=request_id,
-        tenant=tenant,
-        stage="triage",
-        reason=reason,
-        detail=detail,
-        payload=raw[:_PAYLOAD_LIMIT].decode("utf-8", errors="replace"),
-    )
+    letter = unreadable("triage", raw, reason, detail, request_id=request_id, tenant=tenant)
     return Rejected(letter, None)
 
 
@@ -94,9 +78,7 @@ def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcom
     try:
         request = LLMRequest.from_bytes(raw)
     except ValidationError as exc:
-        return _reject_unparsed(
-            raw, "schema_invalid", f"request fails the schema: {_describe(exc)}"
-        )
+        return _reject_unparsed(raw, "schema_invalid", f"request fails the schema: {describe(exc)}")
 
     if recent.seen_before(request.request_id):
         return Duplicate(request.request_id)

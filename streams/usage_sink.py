@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from adapters.store import StoreUnavailable, UsageStore
 from schemas.config import TopicsConfig, UsageSinkConfig
-from schemas.events import DeadLetter, UsageEvent
+from schemas.events import UsageEvent
+from streams.dead_letters import schema_invalid
 from streams.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -135,12 +136,7 @@ class UsageSink:
         try:
             event = UsageEvent.from_bytes(raw)
         except ValidationError as exc:
-            letter = DeadLetter(
-                stage="usage_sink",
-                reason="schema_invalid",
-                detail=f"usage event fails the schema: {exc.errors()[:3]}",
-                payload=raw[:4096].decode("utf-8", errors="replace"),
-            )
+            letter = schema_invalid("usage_sink", raw, "usage event", exc)
             await self.publisher.send(self.topics.dlq, letter, None)
             return
         await self.batcher.add(event)

@@ -9,13 +9,10 @@ every event before it has finished, so a crash replays work but never skips it.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from faust.types import EventT, StreamT
-
-log = logging.getLogger(__name__)
 
 Handler = Callable[[bytes], Coroutine[Any, Any, None]]
 
