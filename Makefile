@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup test test-unit demo lint kafka-start kafka-stop clean
+.PHONY: setup test test-unit demo chaos lint kafka-start kafka-stop clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test-unit: setup
 
 demo: setup
 	$(PY) -m routeyard.cli demo
+
+# Crashes, a provider outage and a store outage against the delivery promise; exits 1 when
+# it is broken. Arguments through ARGS, e.g. make chaos ARGS="--requests 2000 --rate 100".
+chaos: setup
+	$(PY) benchmarks/chaos.py $(ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

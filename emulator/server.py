@@ -1,7 +1,12 @@
 """The emulator's HTTP server: every wire format on one port, plus stats and health.
 
 Routes: each wire's own (``emulator.wires``), ``GET /_emulator/stats`` and
-``DELETE /_emulator/stats`` (reset), ``GET /healthz``.
+``DELETE /_emulator/stats`` (reset), ``POST /_emulator/outage`` (``{"seconds": S}``: for S
+seconds every chat call is read, counted and then dropped without an answer, a
+connection-level failure) and ``DELETE /_emulator/outage`` (end it now), ``GET /healthz``.
+
+Every chat call is counted in the stats when it arrives, whatever happens next: hung,
+dropped by an outage, or abandoned by its client mid-upload.
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ _CACHE_STEP = 128
 # What a missing or malformed credential gets: most vendors answer 401, Google's and
 # AWS's authentication layers 403.
 _UNAUTHORIZED_STATUSES = frozenset({401, 403})
+# An outage longer than this is a typo, not a test.
+_MAX_OUTAGE_S = 3600.0
+# Stats outcomes of calls that got no HTTP answer.
+OUTAGE = "outage"
+CLIENT_GONE = "client_gone"
 
 
 class _State:
@@ -52,6 +62,10 @@ class _State:
         self.ids = random.Random(config.seed ^ _ID_SEED_SALT)
         self.closing = asyncio.Event()
         self.seen_prompts: set[tuple[str, str]] = set()
+        self.outage_until = 0.0  # time.monotonic() at which the outage ends
+
+    def in_outage(self) -> bool:
+        return time.monotonic() < self.outage_until
 
     def cached_tokens(self, call: ChatCall) -> int:
         """Tokens a provider would serve from its prompt cache: a repeated long prompt."""
@@ -89,6 +103,8 @@ def create_app(config: EmulatorConfig) -> web.Application:
             app.router.add_post(route, _chat_handler(wire))
     app.router.add_get("/_emulator/stats", _stats)
     app.router.add_delete("/_emulator/stats", _reset_stats)
+    app.router.add_post("/_emulator/outage", _start_outage)
+    app.router.add_delete("/_emulator/outage", _end_outage)
     app.router.add_get("/healthz", _healthz)
     return app
 
@@ -165,7 +181,15 @@ async def _handle_chat(request: web.Request, wire: Wire) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         state.stats.record(wire.name, UNKNOWN_MODEL, "too_large")
         return _error(wire, wire.status_error(413), request_id)
+    except BaseException:
+        # The caller went away mid-upload (or the server is stopping): the call was
+        # still made, and the caller's side may have counted it.
+        state.stats.record(wire.name, UNKNOWN_MODEL, CLIENT_GONE)
+        raise
     model = request.match_info.get("model") or _model_of(body)
+    if state.in_outage():
+        state.stats.record(wire.name, model, OUTAGE)
+        return _drop_connection(request)
     try:
         wire.check_headers(request.headers)
     except WireError as err:
@@ -258,6 +282,37 @@ async def _stats(request: web.Request) -> web.Response:
 async def _reset_stats(request: web.Request) -> web.Response:
     request.app[_STATE].stats.reset()
     return web.json_response({"reset": True})
+
+
+async def _start_outage(request: web.Request) -> web.Response:
+    try:
+        seconds = orjson.loads(await request.read())["seconds"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return web.json_response({"error": 'body must be {"seconds": <number>}'}, status=400)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return web.json_response({"error": "seconds must be a number"}, status=400)
+    if not 0 < seconds <= _MAX_OUTAGE_S:
+        return web.json_response(
+            {"error": f"seconds must be above 0 and at most {_MAX_OUTAGE_S:.0f}"}, status=400
+        )
+    request.app[_STATE].outage_until = time.monotonic() + seconds
+    return web.json_response({"outage_s": seconds})
+
+
+async def _end_outage(request: web.Request) -> web.Response:
+    request.app[_STATE].outage_until = 0.0
+    return web.json_response({"outage_s": 0})
+
+
+def _drop_connection(request: web.Request) -> web.Response:
+    """Close the connection without an answer, like a provider whose load balancer fails.
+
+    The response returned is never written: aiohttp finds the transport closed and
+    treats it as a client that went away, without logging an error.
+    """
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=503)
 
 
 async def _healthz(_: web.Request) -> web.Response:

@@ -63,7 +63,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
     except TopicCreationFailed as exc:
         raise UsageError(f"Kafka at {bootstrap}: {exc}") from exc
-    app = create_app(config, bootstrap)
+    app = create_app(config, bootstrap, args.role)
     # httpx logs every request at INFO: at hundreds of calls a second that is ~6% of
     # the worker's CPU (measured with py-spy) and drowns the worker's own log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--bootstrap", help=f"Kafka bootstrap (env KAFKA_BOOTSTRAP, {DEFAULT_BOOTSTRAP})"
     )
     p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--role",
+        choices=["gateway", "analytics", "all"],
+        default="all",
+        help="gateway: triage, dispatch, retry (scale out); analytics: the usage sink, which"
+        " owns the embedded store (one process); all: both (default)",
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("emulate", help="serve the provider emulator")

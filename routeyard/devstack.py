@@ -103,6 +103,14 @@ class Emulator:
         data: dict[str, Any] = httpx.get(f"{self.url}/_emulator/stats", timeout=5).json()
         return data
 
+    def outage(self, seconds: float) -> None:
+        """Every call fails at the connection level for ``seconds`` (still counted)."""
+        reply = httpx.post(f"{self.url}/_emulator/outage", json={"seconds": seconds}, timeout=5)
+        reply.raise_for_status()
+
+    def end_outage(self) -> None:
+        httpx.delete(f"{self.url}/_emulator/outage", timeout=5).raise_for_status()
+
     def stop(self) -> None:
         self.process.stop()
 
@@ -151,8 +159,19 @@ def derive_config(base: Path, tmp: Path, emulator_url: str, name: str, **overrid
 
 
 class Worker:
-    def __init__(self, tmp: Path, config: Path, bootstrap: str, tag: str = "worker") -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        config: Path,
+        bootstrap: str,
+        tag: str = "worker",
+        role: str | None = None,
+    ) -> None:
+        """``role`` is passed as ``--role`` (gateway, analytics, all); None passes no flag."""
         argv = [*ROUTEYARD, "worker", "--config", str(config), "--bootstrap", bootstrap]
+        if role is not None:
+            argv += ["--role", role]
+        self.role = role
         self.process = Process(tag, argv, tmp / f"{tag}.log", fake_credentials(config))
         wait_until(self._ready, 90, f"{tag} to join its group")
 

@@ -9,6 +9,7 @@ _COLUMNS = [
     ("model", "model", "<"),
     ("attempts", "attempts", ">"),
     ("successes", "ok", ">"),
+    ("interrupted", "interrupted", ">"),
     ("error_rate", "err%", ">"),
     ("fallback_rate", "fallback%", ">"),
     ("p50_ms", "p50 ms", ">"),
@@ -39,5 +40,11 @@ def format_report(rows: list[dict[str, Any]]) -> str:
         cells = [f"{c:{align}{w}}" for c, (_, _, align), w in zip(r, _COLUMNS, widths, strict=True)]
         lines.append("  ".join(cells))
     total = sum(Decimal(str(row["cost_usd"])) for row in rows)
-    lines.append(f"total cost: ${total:.6f} over {sum(int(r['attempts']) for r in rows)} attempts")
+    calls = sum(int(r["attempts"]) for r in rows)
+    interrupted = sum(int(r["interrupted"]) for r in rows)
+    summary = f"total cost: ${total:.6f} over {calls} attempts"
+    if interrupted:
+        # Those calls were made but their result, and so their cost, is unknown.
+        summary += f", {interrupted} interrupted (cost unknown)"
+    lines.append(summary)
     return "\n".join(lines)

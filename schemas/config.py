@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
-from schemas.events import TaskType, Tier
+from schemas.events import MAX_DEADLINE_S, TaskType, Tier
 
 WireFormat = Literal["openai", "anthropic", "gemini", "cohere", "bedrock", "ollama"]
 # OpenAI-compatible services: the same wire format, differing in URL, auth and quirks.
@@ -111,9 +111,17 @@ class ModelConfig(_Config):
 
 
 class RetryPolicyConfig(_Config):
-    max_attempts: int = Field(default=4, ge=1, le=20)
+    deadline_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=MAX_DEADLINE_S,
+        description="retry budget in time from first sight; a caller may only shorten it",
+    )
+    # A hard cap behind the deadline: high enough that a short outage (30 s) does not use it
+    # up before the deadline, since full-jitter delays can come out short.
+    max_attempts: int = Field(default=30, ge=1, le=100)
     backoff_initial_s: float = Field(default=0.5, ge=0)
-    backoff_multiplier: float = Field(default=2.0, ge=1)
+    backoff_multiplier: float = Field(default=2.0, ge=1, le=10)
     backoff_max_s: float = Field(default=30.0, ge=0)
     max_retry_after_s: float = Field(
         default=60.0, ge=0, description="a longer Retry-After moves to the next model instead"
@@ -165,12 +173,82 @@ class UsageSinkConfig(_Config):
     flush_interval_s: float = Field(default=1.0, gt=0)
 
 
+class DeliveryConfig(_Config):
+    """How the stages hold on to events: see docs/design/delivery.md."""
+
+    handler_tries: int = Field(
+        default=3, ge=1, le=10, description="runs of a failing handler before its dead letter"
+    )
+    max_unacked: int = Field(
+        default=50_000,
+        ge=1,
+        le=1_000_000,
+        description="finished events per stage waiting for a slower predecessor's commit",
+    )
+    dedup_horizon_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="how far back the outcome ledger remembers answered request_ids",
+    )
+
+
 class StoreConfig(_Config):
     database: str = Field(default="routeyard", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     path: str = Field(
         default=".routeyard/chdb",
         description="embedded engine's data folder, used when CLICKHOUSE_URL is not set",
     )
+
+
+# Kafka's own default message.max.bytes (1 MiB plus the 12-byte record-batch header).
+KAFKA_DEFAULT_MESSAGE_BYTES = 1_048_588
+
+
+class LimitsConfig(_Config):
+    """Event sizes. The topics' limits and the worker's client sizes derive from these."""
+
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        # Dispatch and retry topics take 3x this (event_topic_bytes), and the broker drops
+        # any request over socket.request.max.bytes (100 MiB by default), which one produce
+        # request carrying several partitions' batches could pass above 16 MiB. Inputs that
+        # large belong behind image URLs, not in the event.
+        le=16 * 1024 * 1024,
+        description="a request event (its value, in bytes) larger than this is dead-lettered",
+    )
+
+    @property
+    def request_topic_bytes(self) -> int:
+        """The request topic's max.message.bytes: room for requests over the limit.
+
+        Were it the request limit itself, Kafka would refuse an oversize request at publish
+        and routeyard could not answer it; twice the limit lets a request up to that size
+        reach triage and get its ``request_too_large`` dead letter.
+        """
+        return max(2 * self.max_request_bytes, KAFKA_DEFAULT_MESSAGE_BYTES)
+
+    @property
+    def event_topic_bytes(self) -> int:
+        """Dispatch and retry topics' max.message.bytes: the request re-encoded, plan, error.
+
+        Re-encoding writes every default field, so a request of many tiny messages grows up
+        to 2.2x (``{"role":"user","content":"x"}`` becomes 66 bytes); 3x also covers the
+        plan and the last error. An event over its topic's limit could never be published,
+        so it must fit however the request was shaped.
+        """
+        return max(3 * self.max_request_bytes, KAFKA_DEFAULT_MESSAGE_BYTES)
+
+    @property
+    def response_topic_bytes(self) -> int:
+        """The response topic's max.message.bytes: model output is not bounded by the input."""
+        return max(self.max_request_bytes, KAFKA_DEFAULT_MESSAGE_BYTES)
+
+    @property
+    def largest_message_bytes(self) -> int:
+        """The worker's producer request size and consumer fetch size."""
+        return max(self.request_topic_bytes, self.event_topic_bytes, self.response_topic_bytes)
 
 
 class GatewayConfig(_Config):
@@ -183,6 +261,8 @@ class GatewayConfig(_Config):
     retry: RetryStageConfig = RetryStageConfig()
     usage_sink: UsageSinkConfig = UsageSinkConfig()
     store: StoreConfig = StoreConfig()
+    limits: LimitsConfig = LimitsConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     dedup_window: int = Field(
         default=100_000, ge=0, description="request_ids remembered by triage per worker"
     )

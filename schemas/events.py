@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.base import SCHEMA_VERSION, Event, utcnow
 from schemas.chat import (
@@ -35,6 +35,10 @@ TaskType = Literal["chat", "code", "math", "reasoning", "summarize", "extract", 
 Tier = Literal["simple", "moderate", "complex"]
 
 RequestId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
+
+# Upper bound of a request's retry budget in time, for routes and callers alike: retries are
+# held in memory by the retry stage, so an unbounded deadline would pile them up there.
+MAX_DEADLINE_S = 3600.0
 
 
 class _Part(BaseModel):
@@ -56,6 +60,21 @@ class LLMRequest(Event):
     route: str | None = Field(default=None, description="ask for a named route explicitly")
     metadata: dict[str, str] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
+    deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_DEADLINE_S,
+        description="give up retrying this long after triage first saw the request",
+    )
+    deadline_at: AwareDatetime | None = Field(
+        default=None, description="give up retrying at this instant (with a UTC offset)"
+    )
+
+    @model_validator(mode="after")
+    def _one_deadline(self) -> Self:
+        if self.deadline_s is not None and self.deadline_at is not None:
+            raise ValueError("deadline_s and deadline_at: give one of them, not both")
+        return self
 
     @model_validator(mode="after")
     def _tools_consistent(self) -> Self:
@@ -74,6 +93,19 @@ class Classification(_Part):
     features: dict[str, float] = Field(default_factory=dict)
 
 
+class AttemptRecord(_Part):
+    """One failed provider attempt, kept so a dead letter shows the whole story."""
+
+    attempt: int = Field(ge=1)
+    model: str
+    provider: str
+    error_kind: str
+    status_code: int | None = None
+    retry_after_s: float | None = None
+    started_at: datetime | None = None
+    ended_at: datetime
+
+
 class DispatchEvent(Event):
     """A route plan and the attempt to make now: ``candidates[candidate_index]``."""
 
@@ -87,6 +119,13 @@ class DispatchEvent(Event):
     attempt: int = Field(default=1, ge=1, description="1-based count of provider attempts")
     model_attempt: int = Field(default=1, ge=1, description="attempts on the current candidate")
     first_seen_at: datetime = Field(default_factory=utcnow)
+    deadline_at: AwareDatetime | None = Field(
+        default=None,
+        description="no retry after this; set by triage (the earlier of route and caller)",
+    )
+    history: list[AttemptRecord] = Field(
+        default_factory=list, description="every failed attempt so far, oldest first"
+    )
 
     @property
     def model(self) -> str:
@@ -144,10 +183,21 @@ DeadLetterReason = Literal[
     "permanent_error",
     "attempts_exhausted",
     "retry_after_too_long",
+    "deadline_exceeded",
+    "request_too_large",
+    "internal_error",
 ]
 
 
 DeadLetterStage = Literal["triage", "dispatch", "retry", "usage_sink"]
+
+
+class EventSource(_Part):
+    """The topic, partition and offset of the input event a stage failed on."""
+
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
 
 
 class DeadLetter(Event):
@@ -161,19 +211,35 @@ class DeadLetter(Event):
     detail: str
     attempts: int = Field(default=0, ge=0)
     last_error: ErrorInfo | None = None
+    history: list[AttemptRecord] = Field(
+        default_factory=list, description="every failed provider attempt, oldest first"
+    )
     payload: str | None = Field(default=None, description="the raw input when it was not valid")
+    source: EventSource | None = Field(
+        default=None, description="where the input event sat, for internal errors"
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 
-UsageOutcome = Literal["success", "error", "rejected"]
+UsageOutcome = Literal["started", "success", "error", "rejected"]
 
 
 class UsageEvent(Event):
-    """One row of the usage table: a provider attempt, or a rejection before any attempt."""
+    """One row of the usage table: a provider call, or a rejection before any call.
+
+    Each physical call is published twice: ``started`` before it and its completion
+    (``success``/``error``) after, both with the same ``call_id``; a call whose worker
+    died midway keeps only its ``started`` row.
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     request_id: str
     attempt: int = Field(ge=0, description="0 for rejections made before any provider call")
+    call_id: str = Field(
+        min_length=1,
+        description="one physical provider call (a replayed event keeps it, a redone call"
+        " gets a new one); '{request_id}:rejected' for rejections",
+    )
     tenant: str
     route: str
     model: str

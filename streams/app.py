@@ -1,4 +1,8 @@
-"""The faust app: topics as raw bytes, and the four agents wired to their handlers.
+"""The faust app: topics as raw bytes, and the agents of one process role wired up.
+
+Roles: ``gateway`` runs triage, dispatch and retry (any number of processes, one consumer
+group); ``analytics`` runs the usage sink, which owns the embedded store (one process,
+its own consumer group ``<app_id>-analytics``); ``all`` runs everything in one process.
 
 Agents decode events themselves (not through faust's codecs) so that a malformed message
 becomes a dead letter with its reason instead of a crash inside the consumer.
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any, Literal, cast
 
 import faust
 import mode
@@ -16,26 +21,36 @@ from adapters.http_client import make_http_client
 from adapters.model_client import ModelClient
 from adapters.store import UsageStore, open_backend
 from schemas.config import GatewayConfig
+from schemas.events import DeadLetterStage
+from streams.dead_letters import internal_error
 from streams.dispatch import Dispatcher
+from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
 from streams.retry import RetryHolder
 from streams.topics import topic_names
 from streams.triage import Duplicate, RecentIds, Rejected, Routed, triage
 from streams.usage_sink import UsageBatcher, UsageSink
-from streams.window import run_windowed
+from streams.window import Handler, Source, Window
 
 log = logging.getLogger(__name__)
 
+Role = Literal["gateway", "analytics", "all"]
+
 _TRIAGE_IN_FLIGHT = 1000
-# A handler bug stops the worker (exit 1) instead of restarting the agent in place: a
-# restarted agent would go on past the unacknowledged events, leaving them unprocessed
-# until the next rebalance. A new worker replays from the last committed offset.
+# A failure that is not about one event (e.g. the dead letter itself cannot be written)
+# stops the worker (exit 1) instead of restarting the agent in place: a restarted agent
+# would go on past the unacknowledged events. A new worker replays from the last commit.
 _CRASH = mode.CrashingSupervisor
 
 
-def create_app(config: GatewayConfig, bootstrap: str) -> faust.App:
+def group_id(config: GatewayConfig, role: Role) -> str:
+    """The consumer group of a role: the usage sink's own when it runs alone."""
+    return f"{config.app_id}-analytics" if role == "analytics" else config.app_id
+
+
+def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> faust.App:
     app = faust.App(
-        config.app_id,
+        group_id(config, role),
         broker=f"kafka://{bootstrap}",
         store="memory://",
         autodiscover=False,
@@ -48,6 +63,13 @@ def create_app(config: GatewayConfig, bootstrap: str) -> faust.App:
         # A crashed worker's partitions move to the others after this long.
         broker_session_timeout=10,
         broker_heartbeat_interval=2,
+        # A rebalance must not wait for in-flight provider calls; the windows hand
+        # unfinished events over instead (streams/window.py).
+        stream_wait_empty=False,
+        # The largest event any topic takes (schemas/config.py LimitsConfig): the clients'
+        # defaults (1 MB, 1 MiB) would refuse or stall on requests the limit allows.
+        producer_max_request_size=config.limits.largest_message_bytes,
+        consumer_max_fetch_size=config.limits.largest_message_bytes,
         key_serializer="raw",
         value_serializer="raw",
     )
@@ -57,50 +79,118 @@ def create_app(config: GatewayConfig, bootstrap: str) -> faust.App:
     }
     names = config.topics
     publisher = Publisher(topics)
+    windows: list[Window] = []
 
-    @app.agent(topics[names.requests], name="triage", supervisor_strategy=_CRASH)
-    async def triage_agent(stream: faust.StreamT[bytes]) -> None:
-        recent = RecentIds(config.dedup_window)
+    async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        for window in windows:
+            window.on_revoked()
 
-        async def handle(raw: bytes) -> None:
-            # triage() runs before the first await, so dedup sees events in offset order.
-            outcome = triage(raw, config, recent)
-            if isinstance(outcome, Routed):
-                await publisher.send(names.dispatch, outcome.dispatch, outcome.dispatch.request_id)
-            elif isinstance(outcome, Rejected):
-                key = outcome.dead_letter.request_id
-                await publisher.send(names.dlq, outcome.dead_letter, key)
-                if outcome.usage is not None:
-                    await publisher.send(names.usage, outcome.usage, key)
-            elif isinstance(outcome, Duplicate):
-                log.info("duplicate request_id %s dropped at triage", outcome.request_id)
+    async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        owned = [(tp.topic, tp.partition) for tp in assigned]
+        for window in windows:
+            window.on_assigned(owned)
 
-        await run_windowed(stream, handle, _TRIAGE_IN_FLIGHT)
+    # mode's Signal types want a keyword-only ``signal`` parameter these do not need.
+    app.on_partitions_revoked.connect(cast(Any, _revoked))
+    app.on_partitions_assigned.connect(cast(Any, _assigned))
 
-    @app.agent(topics[names.dispatch], name="dispatch", supervisor_strategy=_CRASH)
-    async def dispatch_agent(stream: faust.StreamT[bytes]) -> None:
-        async with make_http_client() as http:
-            dispatcher = Dispatcher(config, ModelClient(config, http), publisher)
-            await run_windowed(stream, dispatcher.handle, config.dispatch.max_in_flight)
+    def window(
+        stage: DeadLetterStage, handle: Handler, max_in_flight: int, ledger: OutcomeLedger | None
+    ) -> Window:
+        async def on_poison(raw: bytes, source: Source, exc: Exception) -> None:
+            letter = internal_error(stage, raw, source, exc)
+            key = letter.request_id
+            send = publisher.send(names.dlq, letter, key)
+            if key is not None and ledger is not None:
+                if not await ledger.settle(key, send):
+                    log.warning("internal error on answered request %s: no dead letter", key)
+            else:
+                await send
 
-    @app.agent(topics[names.retry], name="retry", supervisor_strategy=_CRASH)
-    async def retry_agent(stream: faust.StreamT[bytes]) -> None:
-        holder = RetryHolder(names, publisher)
-        await run_windowed(stream, holder.handle, config.retry.max_held)
+        w = Window(
+            handle,
+            max_in_flight=max_in_flight,
+            max_unacked=config.delivery.max_unacked,
+            on_poison=on_poison,
+            handler_tries=config.delivery.handler_tries,
+        )
+        windows.append(w)
+        return w
 
-    @app.agent(topics[names.usage], name="usage_sink", supervisor_strategy=_CRASH)
-    async def usage_agent(stream: faust.StreamT[bytes]) -> None:
-        def open_store() -> UsageStore:
-            return UsageStore(open_backend(config.store.path), config.store.database)
+    if role in ("gateway", "all"):
+        ledger = OutcomeLedger(
+            bootstrap,
+            [names.responses, names.dlq],
+            horizon_s=config.delivery.dedup_horizon_s,
+            capacity=config.dedup_window,
+        )
 
-        batcher = UsageBatcher(open_store, config.usage_sink)
-        flusher = asyncio.create_task(batcher.run())
-        try:
-            sink = UsageSink(names, batcher, publisher)
-            await run_windowed(stream, sink.handle, config.usage_sink.batch_size * 2)
-        finally:
-            flusher.cancel()
-            await batcher.drain()
-            batcher.close()
+        async def run_ledger() -> None:
+            await ledger.start()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await ledger.stop()
+
+        app.task(run_ledger)
+
+        @app.agent(topics[names.requests], name="triage", supervisor_strategy=_CRASH)
+        async def triage_agent(stream: faust.StreamT[bytes]) -> None:
+            recent = RecentIds(config.dedup_window)
+
+            async def handle(raw: bytes) -> None:
+                await ledger.ready.wait()
+                # triage() runs before the first await after the ledger is ready, and
+                # tasks start in arrival order, so dedup sees events in offset order.
+                outcome = triage(raw, config, recent)
+                if isinstance(outcome, Routed):
+                    rid = outcome.dispatch.request_id
+                    if ledger.answered(rid):
+                        log.info("request %s already answered: dropped at triage", rid)
+                        return
+                    await publisher.send(names.dispatch, outcome.dispatch, rid)
+                elif isinstance(outcome, Rejected):
+                    key = outcome.dead_letter.request_id
+                    send = publisher.send(names.dlq, outcome.dead_letter, key)
+                    if key is None:
+                        await send
+                    elif not await ledger.settle(key, send):
+                        return
+                    if outcome.usage is not None:
+                        await publisher.send(names.usage, outcome.usage, key)
+                elif isinstance(outcome, Duplicate):
+                    log.info("duplicate request_id %s dropped at triage", outcome.request_id)
+
+            await window("triage", handle, _TRIAGE_IN_FLIGHT, ledger).run(stream)
+
+        @app.agent(topics[names.dispatch], name="dispatch", supervisor_strategy=_CRASH)
+        async def dispatch_agent(stream: faust.StreamT[bytes]) -> None:
+            async with make_http_client() as http:
+                dispatcher = Dispatcher(config, ModelClient(config, http), publisher, ledger)
+                w = window("dispatch", dispatcher.handle, config.dispatch.max_in_flight, ledger)
+                await w.run(stream)
+
+        @app.agent(topics[names.retry], name="retry", supervisor_strategy=_CRASH)
+        async def retry_agent(stream: faust.StreamT[bytes]) -> None:
+            holder = RetryHolder(names, publisher, ledger)
+            await window("retry", holder.handle, config.retry.max_held, ledger).run(stream)
+
+    if role in ("analytics", "all"):
+
+        @app.agent(topics[names.usage], name="usage_sink", supervisor_strategy=_CRASH)
+        async def usage_agent(stream: faust.StreamT[bytes]) -> None:
+            def open_store() -> UsageStore:
+                return UsageStore(open_backend(config.store.path), config.store.database)
+
+            batcher = UsageBatcher(open_store, config.usage_sink)
+            flusher = asyncio.create_task(batcher.run())
+            try:
+                sink = UsageSink(names, batcher, publisher)
+                size = config.usage_sink.batch_size * 2
+                await window("usage_sink", sink.handle, size, None).run(stream)
+            finally:
+                flusher.cancel()
+                await batcher.drain()
+                batcher.close()
 
     return app

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
 from pydantic import ValidationError
 
-from schemas.events import DeadLetter, DeadLetterReason, DeadLetterStage
+from schemas.events import DeadLetter, DeadLetterReason, DeadLetterStage, EventSource
+from streams.window import Source
 
 # Keep dead letters small; the reason matters more than the bytes.
 PAYLOAD_LIMIT = 4096
@@ -42,3 +44,37 @@ def schema_invalid(
     stage: DeadLetterStage, raw: bytes, what: str, exc: ValidationError
 ) -> DeadLetter:
     return unreadable(stage, raw, "schema_invalid", f"{what} fails the schema: {describe(exc)}")
+
+
+def _identity(raw: bytes) -> tuple[str | None, str | None]:
+    """request_id and tenant of an event, if its JSON has them at the top or in ``request``."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    inner = data.get("request")
+    tenant = data.get("tenant") or (inner.get("tenant") if isinstance(inner, dict) else None)
+    rid = data.get("request_id")
+    return (
+        rid if isinstance(rid, str) and rid else None,
+        tenant if isinstance(tenant, str) and tenant else None,
+    )
+
+
+def internal_error(
+    stage: DeadLetterStage, raw: bytes, source: Source, exc: Exception
+) -> DeadLetter:
+    """The dead letter of an event whose handler kept failing: a bug, not bad input."""
+    request_id, tenant = _identity(raw)
+    return DeadLetter(
+        request_id=request_id,
+        tenant=tenant,
+        stage=stage,
+        reason="internal_error",
+        detail=f"{stage} failed on {source.topic}[{source.partition}]@{source.offset}:"
+        f" {type(exc).__name__}: {exc}"[:2000],
+        payload=raw[:PAYLOAD_LIMIT].decode("utf-8", errors="replace"),
+        source=EventSource(topic=source.topic, partition=source.partition, offset=source.offset),
+    )

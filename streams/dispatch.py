@@ -3,13 +3,24 @@
 success              -> response (+ usage)
 retryable, delayed   -> retry topic with ``due_at`` (+ usage)
 fallback right away  -> back onto the dispatch topic for the next candidate (+ usage)
-permanent / exhausted-> dead letter with the last error (+ usage)
+permanent / exhausted-> dead letter with the attempt history (+ usage)
+
+Every physical call is framed by two usage events with one ``call_id``: ``started``
+(awaited before the call, so a worker killed mid-call still leaves a trace) and its
+completion. Terminal outcomes go through the outcome ledger, so a request gets at most
+one; an event whose request is answered, or whose attempt this worker already started,
+is dropped before any call (docs/design/delivery.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 import time
+from collections import OrderedDict
 from datetime import timedelta
+from uuid import uuid4
 
 from pydantic import ValidationError
 
@@ -27,26 +38,66 @@ from schemas.events import (
     UsageEvent,
 )
 from streams.dead_letters import schema_invalid
+from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+
+class StartedAttempts:
+    """The highest attempt this worker started per request (bounded, oldest forgotten).
+
+    A crash replay can fork a request's chain of attempts in two; the copy whose attempt
+    number was already started here is the fork, and is dropped.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._highest: OrderedDict[str, int] = OrderedDict()
+
+    def first_start(self, request_id: str, attempt: int) -> bool:
+        if self._highest.get(request_id, 0) >= attempt:
+            return False
+        self._highest[request_id] = attempt
+        self._highest.move_to_end(request_id)
+        while len(self._highest) > self.capacity:
+            self._highest.popitem(last=False)
+        return True
+
+    def forget(self, request_id: str) -> None:
+        self._highest.pop(request_id, None)
 
 
 class Dispatcher:
-    def __init__(self, config: GatewayConfig, models: ModelClient, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        models: ModelClient,
+        publisher: Publisher,
+        ledger: OutcomeLedger,
+        rng: random.Random | None = None,
+    ) -> None:
         self.config = config
         self.models = models
         self.publisher = publisher
+        self.ledger = ledger
         self.topics = config.topics
+        self.started = StartedAttempts(config.dedup_window)
+        self._rng = rng or random.Random()
+        self.dropped_answered = 0
+        self.dropped_forks = 0
 
     def _policy(self, route: str) -> RetryPolicyConfig:
         found = self.config.route(route)
         # A route renamed under a running request keeps the default policy.
         return found.retry if found is not None else RetryPolicyConfig()
 
-    def _usage(self, ev: DispatchEvent, latency_ms: float) -> UsageEvent:
+    def _usage(self, ev: DispatchEvent, call_id: str, latency_ms: float) -> UsageEvent:
         model = self.config.models[ev.model]
         return UsageEvent(
             request_id=ev.request_id,
             attempt=ev.attempt,
+            call_id=call_id,
             tenant=ev.request.tenant,
             route=ev.route,
             model=ev.model,
@@ -68,6 +119,10 @@ class Dispatcher:
             letter = schema_invalid("dispatch", raw, "dispatch event", exc)
             await self.publisher.send(self.topics.dlq, letter, None)
             return
+        await self.ledger.ready.wait()
+        if self.ledger.answered(ev.request_id):
+            self.dropped_answered += 1
+            return
         if ev.model not in self.config.models:
             letter = DeadLetter(
                 request_id=ev.request_id,
@@ -76,18 +131,39 @@ class Dispatcher:
                 reason="unknown_route",
                 detail=f"model {ev.model!r} of route {ev.route!r} is not in the config",
                 attempts=ev.attempt - 1,
+                history=ev.history,
             )
-            await self.publisher.send(self.topics.dlq, letter, ev.request_id)
+            await self._settle(ev.request_id, (self.topics.dlq, letter))
+            return
+        if not self.started.first_start(ev.request_id, ev.attempt):
+            self.dropped_forks += 1
+            log.info("attempt %d of %s already started here: dropped", ev.attempt, ev.request_id)
             return
         await self._attempt(ev)
 
+    async def _settle(
+        self, request_id: str, outcome: tuple[str, DeadLetter | LLMResponse], *usage: UsageEvent
+    ) -> None:
+        """Publish a terminal outcome (unless one exists) together with usage rows."""
+        self.started.forget(request_id)
+        topic, event = outcome
+        sends = [self.publisher.send(self.topics.usage, u, request_id) for u in usage]
+        settle = self.ledger.settle(request_id, self.publisher.send(topic, event, request_id))
+        done = await asyncio.gather(settle, *sends)
+        if not done[0]:
+            log.info("request %s was answered meanwhile: outcome not published", request_id)
+
     async def _attempt(self, ev: DispatchEvent) -> None:
+        call_id = uuid4().hex
+        # Awaited before the call: a call is never made without a trace of it.
+        started = self._usage(ev, call_id, 0.0).model_copy(update={"outcome": "started"})
+        await self.publisher.send(self.topics.usage, started, ev.request_id)
         t0 = time.perf_counter()
         try:
             call = await self.models.complete(ev.model, ev.request)
         except ProviderError as error:
             latency_ms = (time.perf_counter() - t0) * 1000
-            usage = self._usage(ev, latency_ms).model_copy(
+            usage = self._usage(ev, call_id, latency_ms).model_copy(
                 update={
                     "outcome": "error",
                     "error_kind": error.kind,
@@ -98,7 +174,7 @@ class Dispatcher:
             return
         latency_ms = (time.perf_counter() - t0) * 1000
         r = call.result
-        usage = self._usage(ev, latency_ms).model_copy(
+        usage = self._usage(ev, call_id, latency_ms).model_copy(
             update={
                 "input_tokens": r.input_tokens,
                 "output_tokens": r.output_tokens,
@@ -128,10 +204,7 @@ class Dispatcher:
             latency_ms=round((utcnow() - ev.first_seen_at).total_seconds() * 1000, 3),
             provider_request_id=r.provider_request_id,
         )
-        await self.publisher.send_all(
-            (self.topics.usage, usage, ev.request_id),
-            (self.topics.responses, response, ev.request_id),
-        )
+        await self._settle(ev.request_id, (self.topics.responses, response), usage)
 
     async def _after_failure(
         self, ev: DispatchEvent, error: ProviderError, usage: UsageEvent
@@ -148,9 +221,11 @@ class Dispatcher:
                 attempts=ev.attempt,
                 last_error=error.to_error_info(),
             )
-            await self.publisher.send_all(
-                (self.topics.usage, usage, key), (self.topics.dlq, letter, key)
-            )
+            await self._settle(key, (self.topics.dlq, letter), usage)
+            return
+        if self.ledger.answered(key):
+            # Another copy of this request was answered while this attempt ran.
+            await self.publisher.send(self.topics.usage, usage, key)
             return
         nxt = decision.next_event
         if decision.delay_s <= 0:

@@ -15,13 +15,15 @@ from schemas.base import utcnow
 from schemas.config import TopicsConfig
 from schemas.events import RetryEvent
 from streams.dead_letters import schema_invalid
+from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
 
 
 class RetryHolder:
-    def __init__(self, topics: TopicsConfig, publisher: Publisher) -> None:
+    def __init__(self, topics: TopicsConfig, publisher: Publisher, ledger: OutcomeLedger) -> None:
         self.topics = topics
         self.publisher = publisher
+        self.ledger = ledger
 
     async def handle(self, raw: bytes) -> None:
         try:
@@ -33,4 +35,7 @@ class RetryHolder:
         wait_s = (ev.due_at - utcnow()).total_seconds()
         if wait_s > 0:
             await asyncio.sleep(wait_s)
+        await self.ledger.ready.wait()
+        if self.ledger.answered(ev.request_id):
+            return  # answered by another copy meanwhile: no further attempt
         await self.publisher.send(self.topics.dispatch, ev.dispatch, ev.request_id)

@@ -12,8 +12,10 @@ import orjson
 from pydantic import ValidationError
 
 from policy.classifier import classify
+from policy.retry import deadline_for
 from policy.router import RoutingError, choose_route
-from schemas.config import GatewayConfig
+from schemas.base import utcnow
+from schemas.config import GatewayConfig, RetryPolicyConfig
 from schemas.events import DeadLetter, DeadLetterReason, DispatchEvent, LLMRequest, UsageEvent
 from streams.dead_letters import describe, unreadable
 
@@ -62,8 +64,10 @@ def _reject_unparsed(raw: bytes, reason: DeadLetterReason, detail: str) -> Rejec
         data = orjson.loads(raw)
         if isinstance(data, dict):
             rid, ten = data.get("request_id"), data.get("tenant")
-            request_id = rid if isinstance(rid, str) and rid else None
-            tenant = ten if isinstance(ten, str) and ten else None
+            # Within the schema's lengths: an oversize identity would make the dead letter
+            # itself too large for the dead-letter topic.
+            request_id = rid if isinstance(rid, str) and 0 < len(rid) <= 128 else None
+            tenant = ten if isinstance(ten, str) and 0 < len(ten) <= 64 else None
     except orjson.JSONDecodeError:
         pass
     letter = unreadable("triage", raw, reason, detail, request_id=request_id, tenant=tenant)
@@ -71,6 +75,16 @@ def _reject_unparsed(raw: bytes, reason: DeadLetterReason, detail: str) -> Rejec
 
 
 def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcome:
+    # Before any parsing: the request topic takes events up to twice the limit so that
+    # these get an answer instead of a refusal at publish. Reading their identity parses
+    # the JSON once (a few ms for the largest), the cost of any request under the limit.
+    limit = config.limits.max_request_bytes
+    if len(raw) > limit:
+        detail = (
+            f"request is {len(raw)} bytes, over the limit of {limit} bytes"
+            " (limits.max_request_bytes); send large images by url"
+        )
+        return _reject_unparsed(raw, "request_too_large", detail)
     try:
         orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -97,6 +111,7 @@ def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcom
         usage = UsageEvent(
             request_id=request.request_id,
             attempt=0,
+            call_id=f"{request.request_id}:rejected",  # replays of one rejection dedupe
             tenant=request.tenant,
             route=request.route or "",
             model="",
@@ -110,11 +125,16 @@ def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcom
         )
         return Rejected(letter, usage)
 
+    route = config.route(plan.route)
+    policy = route.retry if route is not None else RetryPolicyConfig()
+    first_seen_at = utcnow()
     dispatch = DispatchEvent(
         request_id=request.request_id,
         request=request,
         classification=classification,
         route=plan.route,
         candidates=plan.candidates,
+        first_seen_at=first_seen_at,
+        deadline_at=deadline_for(request, policy, first_seen_at),
     )
     return Routed(dispatch)

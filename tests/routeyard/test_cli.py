@@ -56,6 +56,7 @@ def test_report_prints_the_store(tmp_path: Path) -> None:
             UsageEvent(
                 request_id=f"r{i}",
                 attempt=1,
+                call_id=f"c{i}",
                 tenant="acme",
                 route="default",
                 model="gpt-4o-mini",

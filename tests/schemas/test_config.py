@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.config import KAFKA_DEFAULT_MESSAGE_BYTES
 from schemas.config_loader import ConfigError, load_config, parse_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routeyard.example.yaml"
@@ -26,7 +27,30 @@ def test_example_config_loads() -> None:
 def test_minimal_config_gets_defaults() -> None:
     config = parse_config(MINIMAL)
     assert config.topics.dlq == "llm.dlq"
-    assert config.routes[0].retry.max_attempts == 4
+    retry = config.routes[0].retry
+    # a retry budget in time, with an attempt cap a short outage does not use up
+    assert (retry.deadline_s, retry.max_attempts) == (300.0, 30)
+
+
+@pytest.mark.parametrize(
+    ("retry", "expected"),
+    [
+        ("{deadline_s: 0}", "routes[0].retry.deadline_s"),
+        ("{deadline_s: 7200}", "routes[0].retry.deadline_s"),
+        ("{max_attempts: 101}", "routes[0].retry.max_attempts"),
+        ("{deadline: 60}", "routes[0].retry.deadline: Extra inputs"),
+    ],
+)
+def test_retry_policy_bounds_name_the_field(retry: str, expected: str) -> None:
+    text = MINIMAL.replace("primary: small}", f"primary: small, retry: {retry}}}")
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "gw.yaml")
+    assert expected in str(info.value)
+
+
+def test_route_deadline_is_read() -> None:
+    text = MINIMAL.replace("primary: small}", "primary: small, retry: {deadline_s: 45}}")
+    assert parse_config(text).routes[0].retry.deadline_s == 45.0
 
 
 @pytest.mark.parametrize(
@@ -70,3 +94,37 @@ def test_environment_reference_without_default_must_be_set() -> None:
     text = MINIMAL.replace('"http://127.0.0.1:1/v1"', '"${EMU_URL}/v1"')
     with pytest.raises(ConfigError, match=r"providers.emu.base_url: environment variable EMU_URL"):
         parse_config(text, "gw.yaml", env={})
+
+
+def test_limits_default_and_the_sizes_derived_from_them() -> None:
+    limits = parse_config(MINIMAL).limits
+    assert limits.max_request_bytes == 4 * 1024 * 1024
+    # The request topic takes more than the limit, so oversize requests reach triage.
+    assert limits.request_topic_bytes == 8 * 1024 * 1024
+    assert limits.event_topic_bytes == 12 * 1024 * 1024
+    assert limits.response_topic_bytes == 4 * 1024 * 1024
+    assert limits.largest_message_bytes == 12 * 1024 * 1024
+    assert load_config(EXAMPLE).limits == limits
+
+
+def test_small_limits_never_shrink_topics_below_kafkas_default() -> None:
+    limits = parse_config(MINIMAL + "limits: {max_request_bytes: 65536}\n").limits
+    assert limits.max_request_bytes == 65536
+    assert limits.request_topic_bytes == KAFKA_DEFAULT_MESSAGE_BYTES
+    assert limits.event_topic_bytes == KAFKA_DEFAULT_MESSAGE_BYTES
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        ("{max_request_bytes: 100}", "limits.max_request_bytes: Input should be greater than"),
+        ("{max_request_bytes: 17000000}", "limits.max_request_bytes: Input should be less than"),
+        ("{max_request_bytes: 4MB}", "limits.max_request_bytes: Input should be a valid integer"),
+        ("{max_bytes: 4096}", "limits.max_bytes: Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_limits_name_the_field(limits: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(MINIMAL + f"limits: {limits}\n", "gw.yaml")
+    assert "gw.yaml" in str(info.value)
+    assert expected in str(info.value)

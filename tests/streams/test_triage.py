@@ -1,8 +1,9 @@
 import orjson
 import pytest
 
-from schemas.config import GatewayConfig
+from schemas.config import GatewayConfig, LimitsConfig
 from schemas.config_loader import load_config
+from streams.dead_letters import PAYLOAD_LIMIT
 from streams.triage import Duplicate, RecentIds, Rejected, Routed, triage
 from tests.paths import EXAMPLE_CONFIG
 
@@ -60,3 +61,63 @@ def test_duplicates_are_dropped_within_the_window(config: GatewayConfig) -> None
     triage(_raw(request_id="c"), config, recent)
     # "a" fell out of the bounded window
     assert isinstance(triage(_raw(request_id="a"), config, recent), Routed)
+
+
+def _sized(size: int, **over: object) -> bytes:
+    """A valid request of exactly ``size`` bytes, padded in its message text."""
+    base = len(_raw(messages=[{"role": "user", "content": "x"}], **over))
+    raw = _raw(messages=[{"role": "user", "content": "x" * (1 + size - base)}], **over)
+    assert len(raw) == size
+    return raw
+
+
+def _limited(config: GatewayConfig, max_request_bytes: int) -> GatewayConfig:
+    return config.model_copy(update={"limits": LimitsConfig(max_request_bytes=max_request_bytes)})
+
+
+def test_request_at_the_limit_is_routed_and_one_byte_over_is_too_large(
+    config: GatewayConfig,
+) -> None:
+    small = _limited(config, 4096)
+    assert isinstance(triage(_sized(4096), small, RecentIds(10)), Routed)
+
+    out = triage(_sized(4097, request_id="big-1"), small, RecentIds(10))
+    assert isinstance(out, Rejected)
+    letter = out.dead_letter
+    assert (letter.reason, letter.stage) == ("request_too_large", "triage")
+    assert "4097 bytes" in letter.detail and "limit of 4096 bytes" in letter.detail
+    assert "limits.max_request_bytes" in letter.detail
+    assert (letter.request_id, letter.tenant) == ("big-1", "acme")
+    assert letter.payload is not None and len(letter.payload) == PAYLOAD_LIMIT
+    assert out.usage is None
+
+
+def test_default_limit_takes_a_few_images_and_refuses_more(config: GatewayConfig) -> None:
+    image = {"type": "image", "media_type": "image/png", "data": "QUJD" * 250_000}  # 1 MB
+    three = [{"role": "user", "content": [image, image, image]}]
+    assert isinstance(triage(_raw(messages=three), config, RecentIds(10)), Routed)
+    five = [{"role": "user", "content": [image] * 5}]
+    out = triage(_raw(messages=five), config, RecentIds(10))
+    assert isinstance(out, Rejected) and out.dead_letter.reason == "request_too_large"
+    assert f"limit of {4 * 1024 * 1024} bytes" in out.dead_letter.detail
+
+
+def test_size_is_checked_before_the_json_is_read(config: GatewayConfig) -> None:
+    out = triage(b"{" * 5000, _limited(config, 4096), RecentIds(10))
+    assert isinstance(out, Rejected)
+    assert out.dead_letter.reason == "request_too_large"
+    assert out.dead_letter.request_id is None
+
+
+def test_oversize_identity_is_left_out_of_the_dead_letter(config: GatewayConfig) -> None:
+    raw = _raw(request_id="r" * 3000, tenant="t" * 3000)
+    out = triage(raw, _limited(config, 4096), RecentIds(10))
+    assert isinstance(out, Rejected) and out.dead_letter.reason == "request_too_large"
+    assert (out.dead_letter.request_id, out.dead_letter.tenant) == (None, None)
+
+
+def test_a_refused_request_can_be_resent_smaller_under_its_id(config: GatewayConfig) -> None:
+    small, recent = _limited(config, 4096), RecentIds(10)
+    first = triage(_sized(5000, request_id="again"), small, recent)
+    assert isinstance(first, Rejected)
+    assert isinstance(triage(_sized(1000, request_id="again"), small, recent), Routed)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from adapters.store import UsageStore, open_backend
 from schemas.config import UsageSinkConfig
-from schemas.events import UsageEvent
-from streams.usage_sink import UsageBatcher
+from schemas.events import UsageEvent, UsageOutcome
+from streams.usage_sink import UsageBatcher, fold_started
 from tests.store_outage import StoreOutage
 
 
@@ -19,6 +19,7 @@ def _usage(i: int) -> UsageEvent:
     return UsageEvent(
         request_id=f"r{i}",
         attempt=1,
+        call_id=f"c{i}",
         tenant="acme",
         route="default",
         model="small",
@@ -72,3 +73,69 @@ async def test_drain_inserts_what_is_pending(tmp_path: Path) -> None:
     await asyncio.wait_for(asyncio.gather(*adds), 5)
     batcher.close()
     assert batcher.inserted_rows == 10
+
+
+def _call(call_id: str, outcome: UsageOutcome) -> UsageEvent:
+    return UsageEvent(
+        request_id=f"req-{call_id}",
+        attempt=1,
+        call_id=call_id,
+        tenant="acme",
+        route="default",
+        model="small",
+        provider="emu",
+        upstream_model="s",
+        outcome=outcome,
+        cost_usd=Decimal("0.25") if outcome == "success" else Decimal(0),
+    )
+
+
+async def test_a_started_row_is_not_written_when_its_completion_is_in_the_batch(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "chdb"
+    settings = UsageSinkConfig(batch_size=1000, flush_interval_s=60)  # flushed by drain only
+    batcher = UsageBatcher(lambda: UsageStore(open_backend(path), "routeyard"), settings)
+    first = [_call(f"c{i}", "started") for i in range(10)]
+    # c0..c7 finish in this batch (c0's completion replayed too); c8, c9 are still running.
+    second = [_call(f"c{i}", "success") for i in range(8)] + [_call("c0", "success")]
+    adds = [asyncio.create_task(batcher.add(e)) for e in first + second]
+    await asyncio.sleep(0)
+    await batcher.drain()
+    await asyncio.wait_for(asyncio.gather(*adds), 5)  # folded rows are acknowledged too
+    assert (batcher.inserted_rows, batcher.folded_rows) == (11, 8)
+
+    # c8 and c9 finish in a later batch: their started rows are already written.
+    late = [asyncio.create_task(batcher.add(_call(f"c{i}", "success"))) for i in (8, 9)]
+    await asyncio.sleep(0)
+    await batcher.drain()
+    await asyncio.wait_for(asyncio.gather(*late), 5)
+    batcher.close()
+    assert (batcher.inserted_rows, batcher.folded_rows) == (13, 8)
+
+    store = UsageStore(open_backend(path), "routeyard")
+    try:
+        raw = store.query(
+            "SELECT outcome, count() AS n FROM routeyard.usage GROUP BY outcome ORDER BY outcome"
+        )
+        [calls] = store.query(
+            "SELECT count() AS n, countIf(outcome = 'success') AS ok, sum(cost_usd) AS usd"
+            " FROM routeyard.usage_dedup"
+        )
+    finally:
+        store.backend.close()
+    assert {r["outcome"]: int(r["n"]) for r in raw} == {"started": 2, "success": 11}
+    assert (int(calls["n"]), int(calls["ok"]), Decimal(calls["usd"])) == (10, 10, Decimal("2.5"))
+
+
+def test_fold_keeps_started_rows_whose_call_has_not_ended_in_the_batch() -> None:
+    batch = [
+        _call("a", "started"),
+        _call("a", "started"),  # a replay: folded with its twin
+        _call("b", "started"),
+        _call("a", "error"),
+        _call("x:rejected", "rejected"),
+        _call("c", "success"),  # its started row went in an earlier batch
+    ]
+    kept = [(e.call_id, e.outcome) for e in fold_started(batch)]
+    assert kept == [("b", "started"), ("a", "error"), ("x:rejected", "rejected"), ("c", "success")]

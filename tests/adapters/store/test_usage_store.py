@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -26,6 +27,7 @@ def _usage(request_id: str, attempt: int = 1, **over: object) -> UsageEvent:
     fields: dict[str, object] = {
         "request_id": request_id,
         "attempt": attempt,
+        "call_id": uuid4().hex,  # each event is its own provider call unless a test says not
         "tenant": "acme",
         "route": "default",
         "model": "small",
@@ -52,7 +54,7 @@ def test_cost_sums_exactly(store: UsageStore) -> None:
     assert Decimal(row["usd"]) == Decimal("3")
 
 
-def test_dedup_view_keeps_one_row_per_attempt(store: UsageStore) -> None:
+def test_dedup_view_collapses_a_replayed_batch(store: UsageStore) -> None:
     rows = [_usage("a", 1, outcome="error", error_kind="rate_limited"), _usage("a", 2)]
     store.insert(rows)
     store.insert(rows)  # a replay after a crash

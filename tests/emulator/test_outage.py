@@ -1,0 +1,106 @@
+"""Provider outages (connections dropped without an answer) and counting calls on arrival."""
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from emulator.server import RunningEmulator
+from tests.emulated import StartEmulator
+
+AUTH = {"authorization": "Bearer test-key"}
+
+
+def body(model: str = "m") -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": "hello"}]}
+
+
+async def post(http: httpx.AsyncClient, emulator: RunningEmulator, model: str) -> httpx.Response:
+    return await http.post(
+        f"{emulator.base_url}/v1/chat/completions", json=body(model), headers=AUTH
+    )
+
+
+async def outcomes(http: httpx.AsyncClient, emulator: RunningEmulator) -> dict[str, Any]:
+    data: dict[str, Any] = (await http.get(f"{emulator.base_url}/_emulator/stats")).json()
+    return data
+
+
+async def test_outage_drops_calls_without_an_answer_and_counts_them(
+    start_emulator: StartEmulator, http: httpx.AsyncClient
+) -> None:
+    emulator = await start_emulator()
+    started = await http.post(f"{emulator.base_url}/_emulator/outage", json={"seconds": 60})
+    assert (started.status_code, started.json()) == (200, {"outage_s": 60})
+
+    for model in ("a", "a", "b"):
+        with pytest.raises(httpx.TransportError):
+            await post(http, emulator, model)
+    snapshot = await outcomes(http, emulator)
+    assert snapshot["requests"] == 3
+    assert snapshot["models"]["a"] == {"requests": 2, "outcomes": {"outage": 2}}
+    assert snapshot["models"]["b"]["outcomes"] == {"outage": 1}
+
+    ended = await http.delete(f"{emulator.base_url}/_emulator/outage")
+    assert ended.status_code == 200
+    assert (await post(http, emulator, "a")).status_code == 200
+    assert (await outcomes(http, emulator))["outcomes"] == {"outage": 3, "ok": 1}
+
+
+async def test_outage_ends_by_itself(
+    start_emulator: StartEmulator, http: httpx.AsyncClient
+) -> None:
+    emulator = await start_emulator()
+    began = time.monotonic()
+    await http.post(f"{emulator.base_url}/_emulator/outage", json={"seconds": 0.5})
+    with pytest.raises(httpx.TransportError):
+        await post(http, emulator, "m")
+    deadline = began + 10
+    while True:
+        try:
+            response = await post(http, emulator, "m")
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "the outage did not end within 10 s"
+            await asyncio.sleep(0.05)
+    assert response.status_code == 200
+    assert time.monotonic() - began >= 0.5
+
+
+@pytest.mark.parametrize(
+    "payload", [{}, {"seconds": "30"}, {"seconds": 0}, {"seconds": -1}, {"seconds": 1e6}, []]
+)
+async def test_bad_outage_requests_are_refused(
+    start_emulator: StartEmulator, http: httpx.AsyncClient, payload: object
+) -> None:
+    emulator = await start_emulator()
+    response = await http.post(f"{emulator.base_url}/_emulator/outage", json=payload)
+    assert response.status_code == 400
+    assert "seconds" in response.json()["error"]
+    assert (await post(http, emulator, "m")).status_code == 200
+
+
+async def test_call_abandoned_mid_upload_is_counted(
+    start_emulator: StartEmulator, http: httpx.AsyncClient
+) -> None:
+    emulator = await start_emulator()
+    reader, writer = await asyncio.open_connection(emulator.host, emulator.port)
+    # Expect: 100-continue makes the server say when the handler is about to read the body,
+    # so the connection is closed while the handler waits for it.
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n"
+        b"Expect: 100-continue\r\n\r\n"
+    )
+    await writer.drain()
+    assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 100")
+    writer.write(b'{"model": ')
+    writer.close()
+    await writer.wait_closed()
+    deadline = time.monotonic() + 10
+    while (await outcomes(http, emulator))["requests"] == 0:
+        assert time.monotonic() < deadline, "the abandoned call was never counted"
+        await asyncio.sleep(0.05)
+    assert (await outcomes(http, emulator))["outcomes"] == {"client_gone": 1}

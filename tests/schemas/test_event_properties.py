@@ -1,0 +1,351 @@
+"""Properties over every valid request and event shape (strategies: tests/schemas/strategies.py).
+
+1. every event decodes to itself: ``from_bytes(to_bytes(x)) == x``, and bytes written by
+   the previous encoder (orjson over ``model_dump``) still decode;
+2. triage never raises on a valid request, and what it publishes encodes and decodes;
+3. the dispatch event it publishes can be dispatched: for every configured model, the
+   adapter either builds a body that encodes or refuses the request before any call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from hypothesis import HealthCheck, assume, find, given, settings
+from hypothesis import strategies as st
+from pydantic import HttpUrl
+
+from adapters.anthropic_messages import AnthropicMessagesAdapter
+from adapters.anthropic_payload import build_payload as anthropic_payload
+from adapters.base import ChatAdapter, ProviderRequest
+from adapters.bedrock_converse import BedrockConverseAdapter
+from adapters.bedrock_payload import build_body as bedrock_body
+from adapters.capabilities import check_supported
+from adapters.cohere_chat import CohereChatAdapter
+from adapters.cohere_payload import build_payload as cohere_payload
+from adapters.credentials import credentials_for
+from adapters.errors import InvalidRequest
+from adapters.gemini import GeminiAdapter
+from adapters.gemini_payload import build_payload as gemini_payload
+from adapters.ollama_chat import OllamaChatAdapter
+from adapters.ollama_payload import build_payload as ollama_payload
+from adapters.openai_compat import OpenAICompatAdapter
+from adapters.openai_payload import build_payload as openai_payload
+from adapters.registry import build_adapter
+from schemas.base import Event
+from schemas.chat import ImagePart
+from schemas.config import GatewayConfig
+from schemas.config_loader import load_config
+from schemas.events import DispatchEvent, LLMRequest, LLMResponse, UsageEvent
+from streams.triage import Duplicate, RecentIds, Rejected, Routed, triage
+from tests.paths import EXAMPLE_CONFIG
+from tests.schemas.strategies import (
+    EVENT_STRATEGIES,
+    LARGE_PROMPT_CHARS,
+    llm_requests,
+    usage_events,
+)
+
+# Loaded at import: the strategies draw the config's route names and tenants.
+CONFIG = load_config(EXAMPLE_CONFIG)
+ROUTES = [r.name for r in CONFIG.routes]
+TENANTS = sorted({t for r in CONFIG.routes for t in r.when.tenants or ()})
+REQUESTS = llm_requests(routes=ROUTES, tenants=TENANTS)
+
+# Large prompts make single examples slow and big; the health checks would call that a
+# strategy problem, but covering them is the point.
+PROPERTY = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def _legacy_bytes(event: Event) -> bytes:
+    """What ``to_bytes`` wrote before it used pydantic's serializer."""
+
+    def default(value: object) -> object:
+        if isinstance(value, Decimal):
+            return str(value)
+        raise TypeError(f"cannot encode {type(value).__name__}")
+
+    return orjson.dumps(event.model_dump(mode="python"), default=default)
+
+
+def _same_json(old: Any, new: Any, path: str = "$") -> None:
+    """Equal JSON trees, except that a timestamp may be spelled differently (Z vs +00:00)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        assert old.keys() == new.keys(), path
+        for key in old:
+            _same_json(old[key], new[key], f"{path}.{key}")
+    elif isinstance(old, list) and isinstance(new, list):
+        assert len(old) == len(new), path
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            _same_json(a, b, f"{path}[{i}]")
+    elif isinstance(old, str) and isinstance(new, str) and old != new:
+        assert datetime.fromisoformat(old) == datetime.fromisoformat(new), path
+    else:
+        assert old == new, path
+        assert type(old) is type(new), path
+
+
+# --- 1. encoding --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_STRATEGIES))
+@PROPERTY
+@given(data=st.data())
+def test_every_event_decodes_to_itself(name: str, data: st.DataObject) -> None:
+    event = data.draw(EVENT_STRATEGIES[name], label=name)
+    encoded = event.to_bytes()
+    assert type(event).from_bytes(encoded) == event
+    # Encoding is stable, so a re-published event is byte-identical.
+    assert type(event).from_bytes(encoded).to_bytes() == encoded
+
+
+@pytest.mark.parametrize("name", sorted(EVENT_STRATEGIES))
+@settings(PROPERTY, max_examples=100)
+@given(data=st.data())
+def test_bytes_of_the_previous_encoder_still_decode(name: str, data: st.DataObject) -> None:
+    event = data.draw(EVENT_STRATEGIES[name], label=name)
+    try:
+        old = _legacy_bytes(event)
+    except TypeError:
+        # What the old encoder could not write (an image URL, an int past 64 bits) was
+        # never on a topic.
+        assume(False)
+    assert type(event).from_bytes(old) == event
+    # The wire changed only in how UTC is spelled: "Z" where orjson wrote "+00:00".
+    _same_json(orjson.loads(old), orjson.loads(event.to_bytes()))
+
+
+@settings(PROPERTY, max_examples=100)
+@given(data=st.data())
+def test_money_travels_as_its_exact_decimal_string(data: st.DataObject) -> None:
+    event = data.draw(st.one_of(EVENT_STRATEGIES["LLMResponse"], usage_events))
+    assert isinstance(event, LLMResponse | UsageEvent)
+    assert orjson.loads(event.to_bytes())["cost_usd"] == str(event.cost_usd)
+
+
+def test_old_event_bytes_decode() -> None:
+    # Written by the orjson encoder: "+00:00" timestamps, money as a decimal string.
+    old = (
+        b'{"schema_version":1,"request_id":"r-1","attempt":1,"call_id":"c-1","tenant":"acme",'
+        b'"route":"default","model":"gpt-4o-mini","provider":"openai",'
+        b'"upstream_model":"gpt-4o-mini","outcome":"success","error_kind":"","status_code":0,'
+        b'"is_fallback":false,"input_tokens":10,"output_tokens":5,"cached_input_tokens":0,'
+        b'"cost_usd":"0.000150000","latency_ms":12.5,"complexity":0.1,"tier":"simple",'
+        b'"task_type":"chat","started_at":"2025-01-02T03:04:05.006789+00:00"}'
+    )
+    usage = UsageEvent.from_bytes(old)
+    assert usage.cost_usd == Decimal("0.000150000")
+    assert usage.started_at.utcoffset() is not None and usage.started_at.utcoffset() == (
+        datetime.fromisoformat("2025-01-02T03:04:05.006789+00:00").utcoffset()
+    )
+    again = orjson.loads(usage.to_bytes())
+    assert again["cost_usd"] == "0.000150000"
+    assert again["started_at"] == "2025-01-02T03:04:05.006789Z"
+
+
+# --- 2. triage ----------------------------------------------------------------------------
+
+
+def _upstream_bytes(request: LLMRequest) -> bytes:
+    """The request as an upstream service would publish it: plain JSON of its own."""
+    return orjson.dumps(request.model_dump(mode="json", exclude_defaults=True))
+
+
+def _check_triage(raw: bytes, request: LLMRequest, config: GatewayConfig) -> DispatchEvent | None:
+    outcome = triage(raw, config, RecentIds(8))
+    assert not isinstance(outcome, Duplicate)
+    if len(raw) > config.limits.max_request_bytes:
+        assert isinstance(outcome, Rejected)
+        assert outcome.dead_letter.reason == "request_too_large"
+    elif request.route is not None and config.route(request.route) is None:
+        assert isinstance(outcome, Rejected)
+        assert outcome.dead_letter.reason == "unknown_route"
+    else:
+        # The example config ends its automatic routes with a catch-all.
+        assert isinstance(outcome, Routed), outcome
+    if isinstance(outcome, Rejected):
+        letter = outcome.dead_letter
+        assert type(letter).from_bytes(letter.to_bytes()) == letter
+        if outcome.usage is not None:
+            assert UsageEvent.from_bytes(outcome.usage.to_bytes()) == outcome.usage
+        return None
+    assert isinstance(outcome, Routed)
+    dispatch = outcome.dispatch
+    assert dispatch.request == request
+    decoded = DispatchEvent.from_bytes(dispatch.to_bytes())
+    assert decoded == dispatch
+    return decoded
+
+
+@PROPERTY
+@given(request=REQUESTS)
+def test_triage_routes_every_valid_request_into_an_event_that_decodes(
+    request: LLMRequest,
+) -> None:
+    _check_triage(_upstream_bytes(request), request, CONFIG)
+    # A request published with our own encoder (a re-publish, the client library).
+    _check_triage(request.to_bytes(), request, CONFIG)
+
+
+# --- 3. dispatch --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def adapters() -> Iterator[dict[str, ChatAdapter]]:
+    """An adapter per configured provider, as the worker builds them; none sends anything."""
+    http = httpx.AsyncClient()
+    yield {
+        name: build_adapter(name, provider, http, credentials_for(provider, {}))
+        for name, provider in CONFIG.providers.items()
+    }
+    asyncio.run(http.aclose())
+
+
+def _provider_request(model_name: str, request: LLMRequest) -> ProviderRequest:
+    # As adapters.model_client.ModelClient.complete resolves a model.
+    return ProviderRequest(
+        upstream_model=CONFIG.models[model_name].upstream,
+        messages=request.messages,
+        params=request.params,
+        tools=request.tools,
+        tool_choice=request.tool_choice,
+        response_format=request.response_format,
+    )
+
+
+def _body(adapter: ChatAdapter, call: ProviderRequest) -> bytes:
+    """The bytes ``adapter.complete`` would send: its payload builder, then JsonApi's encoder."""
+    payload: dict[str, object]
+    match adapter:
+        case OpenAICompatAdapter():
+            payload = openai_payload(call, adapter.preset, provider=adapter.provider)
+        case AnthropicMessagesAdapter():
+            payload = anthropic_payload(call)
+        case GeminiAdapter():
+            payload = gemini_payload(call, adapter.provider)
+        case BedrockConverseAdapter():
+            return bedrock_body(call)
+        case CohereChatAdapter():
+            payload = cohere_payload(call, provider=adapter.provider)
+        case OllamaChatAdapter():
+            payload = ollama_payload(call, provider=adapter.provider)
+        case _:
+            raise AssertionError(f"no payload builder known for {type(adapter).__name__}")
+    return orjson.dumps(payload)
+
+
+def _send_or_refuse(adapter: ChatAdapter, call: ProviderRequest) -> bytes | None:
+    """The body, or None when the adapter refuses the request before any call."""
+    try:
+        check_supported(call, adapter.capabilities, adapter.provider)
+        return _body(adapter, call)
+    except InvalidRequest:
+        # UnsupportedFeature and its kin: the dispatcher moves on to the next candidate.
+        return None
+
+
+@PROPERTY
+@given(request=REQUESTS)
+def test_every_model_can_send_or_refuse_what_triage_dispatches(
+    adapters: dict[str, ChatAdapter], request: LLMRequest
+) -> None:
+    dispatch = _check_triage(_upstream_bytes(request), request, CONFIG)
+    assume(dispatch is not None)
+    assert dispatch is not None
+    # The route's candidates first, as the dispatcher tries them; then every other model,
+    # so every wire format meets every request shape.
+    others = [m for m in CONFIG.models if m not in dispatch.candidates]
+    for model_name in [*dispatch.candidates, *others]:
+        adapter = adapters[CONFIG.models[model_name].provider]
+        body = _send_or_refuse(adapter, _provider_request(model_name, dispatch.request))
+        if body is not None:
+            assert orjson.loads(body)
+
+
+# --- the shapes are really drawn ----------------------------------------------------------
+
+
+def _images(request: LLMRequest) -> list[ImagePart]:
+    return [image for m in request.messages for image in m.images]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "image by url",
+        "inline image",
+        "large prompt",
+        "over the request limit",
+        "tool_choice required",
+        "json_schema response",
+        "assistant tool calls",
+        "tool answer",
+        "deadline_at",
+        "named route",
+    ],
+)
+def test_the_request_strategy_draws_every_shape(shape: str) -> None:
+    checks: dict[str, Callable[[LLMRequest], bool]] = {
+        "image by url": lambda r: any(i.url is not None for i in _images(r)),
+        "inline image": lambda r: any(i.data is not None for i in _images(r)),
+        "large prompt": lambda r: any(len(m.text) >= LARGE_PROMPT_CHARS[0] for m in r.messages),
+        "over the request limit": lambda r: (
+            len(_upstream_bytes(r)) > CONFIG.limits.max_request_bytes
+        ),
+        "tool_choice required": lambda r: r.tool_choice == "required",
+        "json_schema response": lambda r: (
+            r.response_format is not None and r.response_format.type == "json_schema"
+        ),
+        "assistant tool calls": lambda r: any(m.tool_calls for m in r.messages),
+        "tool answer": lambda r: any(m.role == "tool" for m in r.messages),
+        "deadline_at": lambda r: r.deadline_at is not None,
+        "named route": lambda r: r.route in ROUTES,
+    }
+    find(REQUESTS, checks[shape], settings=settings(max_examples=2000, database=None))
+
+
+# --- the issue's exact shape --------------------------------------------------------------
+
+
+def test_image_by_url_request_is_routed_and_its_dispatch_event_encodes(
+    adapters: dict[str, ChatAdapter],
+) -> None:
+    url = "https://example.com/cat.png"
+    raw = orjson.dumps(
+        {
+            "request_id": "r-url",
+            "tenant": "acme",
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "what is in this picture?"},
+                        {"type": "image", "media_type": "image/png", "url": url},
+                    ],
+                }
+            ],
+        }
+    )
+    outcome = triage(raw, CONFIG, RecentIds(8))
+    assert isinstance(outcome, Routed)
+    encoded = outcome.dispatch.to_bytes()
+    content = orjson.loads(encoded)["request"]["messages"][0]["content"]
+    assert content[1] == {"type": "image", "media_type": "image/png", "data": None, "url": url}
+    decoded = DispatchEvent.from_bytes(encoded)
+    assert decoded == outcome.dispatch
+    assert decoded.request.messages[0].images[0].url == HttpUrl(url)
+    # The route's first model takes image URLs: the URL is what goes out.
+    adapter = adapters[CONFIG.models[decoded.model].provider]
+    body = _send_or_refuse(adapter, _provider_request(decoded.model, decoded.request))
+    assert body is not None and url.encode() in body
