@@ -7,12 +7,15 @@ Two runs on fresh topics:
 - paced: requests published at RATE req/s for 10 s, below capacity, so that the gateway's
   added latency is not queueing: each response's end-to-end latency (first seen at triage
   to answer) minus the emulator's fixed latency.
+CPU per request: user+system CPU time (from /proc/<pid>/stat) the worker and the broker
+spent during the burst, divided by N; the steadiest figure on a noisy shared machine.
 Run: `python benchmarks/pipeline_throughput.py [N] [LATENCY_MS] [RATE] [MAX_IN_FLIGHT]`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import statistics
 import sys
@@ -58,8 +61,20 @@ async def _drive(
     return elapsed, list(first.values())
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _run(
-    kafka: DevKafka, emulator: Emulator, tmp: Path, n: int, rate: float | None, in_flight: int
+    kafka: DevKafka,
+    emulator: Emulator,
+    tmp: Path,
+    n: int,
+    rate: float | None,
+    in_flight: int,
+    cpu: dict[str, float] | None = None,
 ) -> tuple[float, list[float]]:
     name = f"bench{time.time_ns()}"
     work = tmp / name
@@ -68,9 +83,13 @@ def _run(
     config = derive_config(base, work, emulator.url, name, dispatch={"max_in_flight": in_flight})
     topics: dict[str, str] = yaml.safe_load(config.read_text())["topics"]
     worker = Worker(work, config, kafka.bootstrap)
+    pids = {"worker": worker.process.proc.pid, "broker": kafka.pid}
+    before = {name: cpu_s(pid) for name, pid in pids.items()}
     try:
         return asyncio.run(_drive(kafka.bootstrap, topics, n, rate))
     finally:
+        if cpu is not None:
+            cpu.update({name: cpu_s(pid) - before[name] for name, pid in pids.items()})
         worker.stop()
 
 
@@ -80,12 +99,13 @@ def main() -> None:
     rate = float(sys.argv[3]) if len(sys.argv) > 3 else 200.0
     in_flight = int(sys.argv[4]) if len(sys.argv) > 4 else 512
     tmp = Path(tempfile.mkdtemp(prefix="routeyard-bench-"))
+    cpu: dict[str, float] = {}
     try:
         with DevKafka() as kafka:
             profile = {"default": {"latency": {"dist": "fixed", "ms": latency_ms}}}
             emulator = Emulator(tmp, profile)
             try:
-                burst_s, _ = _run(kafka, emulator, tmp, n, None, in_flight)
+                burst_s, _ = _run(kafka, emulator, tmp, n, None, in_flight, cpu)
                 _, latencies = _run(kafka, emulator, tmp, int(rate * 10), rate, in_flight)
             finally:
                 emulator.stop()
@@ -97,6 +117,10 @@ def main() -> None:
         f" dispatch.max_in_flight={in_flight}; 2 cores shared by Kafka, emulator, worker, client"
     )
     print(f"burst of {n}: {n / burst_s:.0f} req/s ({burst_s:.1f} s first publish to last answer)")
+    print(
+        f"CPU per request during the burst: worker {cpu['worker'] * 1000 / n:.2f} ms,"
+        f" broker {cpu['broker'] * 1000 / n:.2f} ms"
+    )
     print(
         f"paced at {rate:.0f} req/s for 10 s, added latency (end-to-end minus provider):"
         f" p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms, p99 {q[98]:.0f} ms"

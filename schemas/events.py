@@ -236,9 +236,10 @@ class UsageEvent(Event):
     request_id: str
     attempt: int = Field(ge=0, description="0 for rejections made before any provider call")
     call_id: str = Field(
-        min_length=1,
+        default="",
         description="one physical provider call (a replayed event keeps it, a redone call"
-        " gets a new one); '{request_id}:rejected' for rejections",
+        " gets a new one); '{request_id}:rejected' for rejections; empty only on events"
+        " published before call ids existed, which the store dedupes by (request_id, attempt)",
     )
     tenant: str
     route: str

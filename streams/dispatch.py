@@ -19,14 +19,14 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import uuid4
 
 from pydantic import ValidationError
 
 from adapters.errors import ProviderError
 from adapters.model_client import ModelClient
-from policy.retry import GiveUp, decide
+from policy.retry import GiveUp, decide, expired
 from schemas.base import utcnow
 from schemas.config import GatewayConfig, RetryPolicyConfig
 from schemas.events import (
@@ -135,6 +135,11 @@ class Dispatcher:
             )
             await self._settle(ev.request_id, (self.topics.dlq, letter))
             return
+        gone = expired(ev, self._policy(ev.route), utcnow())
+        if gone is not None:
+            letter = self._dead_letter(ev, gone, None)
+            await self._settle(ev.request_id, (self.topics.dlq, letter))
+            return
         if not self.started.first_start(ev.request_id, ev.attempt):
             self.dropped_forks += 1
             log.info("attempt %d of %s already started here: dropped", ev.attempt, ev.request_id)
@@ -159,6 +164,7 @@ class Dispatcher:
         started = self._usage(ev, call_id, 0.0).model_copy(update={"outcome": "started"})
         await self.publisher.send(self.topics.usage, started, ev.request_id)
         t0 = time.perf_counter()
+        started_at = utcnow()
         try:
             call = await self.models.complete(ev.model, ev.request)
         except ProviderError as error:
@@ -170,7 +176,7 @@ class Dispatcher:
                     "status_code": error.status_code or 0,
                 }
             )
-            await self._after_failure(ev, error, usage)
+            await self._after_failure(ev, error, usage, started_at)
             return
         latency_ms = (time.perf_counter() - t0) * 1000
         r = call.result
@@ -206,21 +212,28 @@ class Dispatcher:
         )
         await self._settle(ev.request_id, (self.topics.responses, response), usage)
 
+    def _dead_letter(
+        self, ev: DispatchEvent, decision: GiveUp, error: ProviderError | None
+    ) -> DeadLetter:
+        return DeadLetter(
+            request_id=ev.request_id,
+            tenant=ev.request.tenant,
+            stage="dispatch",
+            reason=decision.reason,
+            detail=decision.detail,
+            attempts=len(decision.history),
+            last_error=error.to_error_info() if error is not None else None,
+            history=decision.history,
+        )
+
     async def _after_failure(
-        self, ev: DispatchEvent, error: ProviderError, usage: UsageEvent
+        self, ev: DispatchEvent, error: ProviderError, usage: UsageEvent, started_at: datetime
     ) -> None:
-        decision = decide(error, ev, self._policy(ev.route))
+        policy = self._policy(ev.route)
+        decision = decide(error, ev, policy, utcnow(), self._rng.random(), started_at=started_at)
         key = ev.request_id
         if isinstance(decision, GiveUp):
-            letter = DeadLetter(
-                request_id=ev.request_id,
-                tenant=ev.request.tenant,
-                stage="dispatch",
-                reason=decision.reason,
-                detail=decision.detail,
-                attempts=ev.attempt,
-                last_error=error.to_error_info(),
-            )
+            letter = self._dead_letter(ev, decision, error)
             await self._settle(key, (self.topics.dlq, letter), usage)
             return
         if self.ledger.answered(key):

@@ -47,7 +47,8 @@ class OutcomeLedger:
     # -- decisions -------------------------------------------------------------------
 
     def answered(self, request_id: str) -> bool:
-        return request_id in self._answered
+        """True once an outcome is on the topics, or while this worker publishes one."""
+        return request_id in self._answered or request_id in self._claims
 
     async def settle(self, request_id: str, publish: Awaitable[None]) -> bool:
         """Publish a terminal outcome unless the request already has one.

@@ -200,9 +200,7 @@ async def test_a_failing_dead_letter_stops_the_window() -> None:
         raise ConnectionError("broker unreachable")
 
     stream.push(b"x")
-    window = Window(
-        handle, max_in_flight=2, max_unacked=2, on_poison=on_poison, handler_tries=1
-    )
+    window = Window(handle, max_in_flight=2, max_unacked=2, on_poison=on_poison, handler_tries=1)
     with pytest.raises(ConnectionError, match="broker unreachable"):
         async with asyncio.timeout(10):
             await window.run(cast(Any, stream))
