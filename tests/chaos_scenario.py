@@ -54,6 +54,9 @@ _BAD_MARKER = re.compile(r"chaos-bad-(?:json|schema)-\d+")
 _FAILED_INSERT = re.compile(r"usage insert of \d+ rows failed")
 # A worker that exits by itself is restarted, as a supervisor would, but not forever.
 _MAX_UNPLANNED_RESTARTS = 5
+# How long the store stays held after the new analytics process is ready, at most,
+# waiting for its first failed insert.
+_FIRST_FAILURE_DEADLINE_S = 30.0
 
 
 class ChaosPlan(BaseModel):
@@ -73,6 +76,9 @@ class ChaosPlan(BaseModel):
     bad_share: float = Field(default=0.02, ge=0, le=1, description="extra bad events, per valid")
     image_share: float = Field(default=0.05, ge=0, le=1)
     drain_deadline_s: float = Field(default=300.0, gt=0, description="after publishing ends")
+    usage_deadline_s: float = Field(
+        default=120.0, gt=0, description="for the usage topic to be committed, after the drain"
+    )
     topology: Topology = "auto"
     gateways: int = Field(default=2, ge=1, description="gateway workers in the split topology")
     seed: int = 7
@@ -87,6 +93,7 @@ class ChaosPlan(BaseModel):
             provider_outage_s=5.0,
             store_outage_s=5.0,
             drain_deadline_s=60.0,
+            usage_deadline_s=30.0,
         )
 
     @property
@@ -206,6 +213,7 @@ class Fleet:
             role = "all" if roles_supported() else None
             self.slots = [_Slot("worker", role, gateway=True, analytics=True)]
         self.exits: list[str] = []
+        self.closed = False
 
     def describe(self) -> str:
         parts = Counter(f"--role {s.role}" if s.role else "no --role flag" for s in self.slots)
@@ -221,6 +229,8 @@ class Fleet:
 
     def start(self, slot: _Slot) -> str:
         """Start the slot's next worker (caller holds its lock); its tag."""
+        if self.closed:
+            raise RuntimeError("the fleet is stopping")
         slot.generation += 1
         tag = f"{slot.name}-{slot.generation}"
         slot.worker = None
@@ -242,7 +252,7 @@ class Fleet:
                 continue
             try:
                 worker = slot.worker
-                if worker is not None and worker.process.alive():
+                if self.closed or (worker is not None and worker.process.alive()):
                     continue
                 if worker is not None:
                     code = worker.stop()
@@ -259,6 +269,7 @@ class Fleet:
                 slot.lock.release()
 
     def stop_all(self) -> dict[str, int]:
+        self.closed = True  # a fault or restart still running starts nothing new after this
         codes: dict[str, int] = {}
         for slot in self.slots:
             with slot.lock:
@@ -278,16 +289,45 @@ class _Seen:
     at: float
 
 
-class OutcomeCollector:
-    """Reads llm.responses and llm.dlq from the beginning for the whole run."""
+class Outcomes:
+    """Every outcome seen, by the id of the event it answers, with when it was seen."""
 
-    def __init__(self, bootstrap: str, responses: str, dlq: str, clock: Callable[[], float]):
-        self.topics = {responses: "response", dlq: "dead_letter"}
+    def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.by_id: defaultdict[str, list[_Seen]] = defaultdict(list)
         self.unattributed: list[dict[str, Any]] = []
         self.garbled = 0
-        self.last_new_at = 0.0
+        self.last_new_at = 0.0  # when an id last got its first outcome
+
+    def record(self, kind: Literal["response", "dead_letter"], raw: bytes | None) -> None:
+        try:
+            data = orjson.loads(raw or b"")
+        except orjson.JSONDecodeError:
+            self.garbled += 1
+            return
+        rid = data.get("request_id")
+        if kind == "dead_letter" and not (isinstance(rid, str) and rid.startswith("chaos-")):
+            found = _BAD_MARKER.search(data.get("payload") or "")
+            rid = found.group(0) if found else None
+        if not isinstance(rid, str):
+            self.unattributed.append(data)
+            return
+        reason = data.get("reason") if kind == "dead_letter" else None
+        seen = _Seen(kind, reason, self.clock())
+        if not self.by_id[rid]:
+            self.last_new_at = seen.at
+        self.by_id[rid].append(seen)
+
+
+class OutcomeCollector:
+    """Reads llm.responses and llm.dlq from the beginning for the whole run."""
+
+    def __init__(self, bootstrap: str, responses: str, dlq: str, clock: Callable[[], float]):
+        self.topics: dict[str, Literal["response", "dead_letter"]] = {
+            responses: "response",
+            dlq: "dead_letter",
+        }
+        self.outcomes = Outcomes(clock)
         self._consumer = AIOKafkaConsumer(
             responses, dlq, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
         )
@@ -305,26 +345,7 @@ class OutcomeCollector:
         batches = await self._consumer.getmany(timeout_ms=200)
         for tp, messages in batches.items():
             for message in messages:
-                self._record(self.topics[tp.topic], message.value)
-
-    def _record(self, kind: str, raw: bytes | None) -> None:
-        try:
-            data = orjson.loads(raw or b"")
-        except orjson.JSONDecodeError:
-            self.garbled += 1
-            return
-        rid = data.get("request_id")
-        if kind == "dead_letter" and not (isinstance(rid, str) and rid.startswith("chaos-")):
-            found = _BAD_MARKER.search(data.get("payload") or "")
-            rid = found.group(0) if found else None
-        if not isinstance(rid, str):
-            self.unattributed.append(data)
-            return
-        reason = data.get("reason") if kind == "dead_letter" else None
-        seen = _Seen("response" if kind == "response" else "dead_letter", reason, self.clock())
-        if not self.by_id[rid]:
-            self.last_new_at = seen.at
-        self.by_id[rid].append(seen)
+                self.outcomes.record(self.topics[tp.topic], message.value)
 
     async def catch_up(self, deadline_s: float = 60) -> None:
         """Stop reading in the background and read up to the current end of both topics."""
@@ -393,7 +414,9 @@ if "usage" in tables:
         out.update(q("SELECT uniqExactIf(call_id, outcome != 'rejected') AS calls"
                      " FROM {db}.usage")[0])
 if "usage_dedup" in tables:
-    out.update(q("SELECT count() AS dedup_rows, countIf(outcome != 'rejected') AS dedup_calls"
+    out.update(q("SELECT count() AS dedup_rows, countIf(outcome != 'rejected') AS dedup_calls,"
+                 " countIf(outcome IN ('success', 'error')) AS completed_calls,"
+                 " countIf(outcome = 'interrupted') AS interrupted_calls"
                  " FROM {db}.usage_dedup")[0])
 store.close()
 print(orjson.dumps(out).decode())
@@ -460,14 +483,36 @@ class ChaosResult:
         key = "calls" if self.usage.get("call_id") else "dedup_calls"
         return int(self.usage.get(key, 0))
 
+    @property
+    def completed_calls(self) -> int:
+        return int(self.usage.get("completed_calls", 0))
+
+    @property
+    def interrupted_calls(self) -> int:
+        return int(self.usage.get("interrupted_calls", 0))
+
+    def usage_matches_calls(self) -> bool:
+        """Every call the provider saw has a row, and every row but an interrupted one is a
+        call it saw. A worker killed between recording a call and sending it leaves an
+        interrupted row for a call that never left: the only gap the design allows."""
+        if not self.usage.get("call_id"):
+            return self.usage_calls == self.provider_calls
+        low, high = self.completed_calls, self.completed_calls + self.interrupted_calls
+        return low <= self.provider_calls <= high
+
     def failures(self) -> list[str]:
         found = []
         if self.lost:
             found.append(f"LOST {len(self.lost)}")
         if self.conflicting:
             found.append(f"CONFLICTING {len(self.conflicting)}")
-        if self.usage_calls != self.provider_calls:
+        if not self.usage.get("call_id") and not self.usage_matches_calls():
             found.append(f"usage {self.usage_calls} != calls {self.provider_calls}")
+        elif not self.usage_matches_calls():
+            found.append(
+                f"provider calls {self.provider_calls} outside usage calls"
+                f" [{self.completed_calls}, {self.completed_calls + self.interrupted_calls}]"
+            )
         if self.bad_missing:
             found.append(f"{len(self.bad_missing)} bad events without a dead letter")
         return found
@@ -553,6 +598,8 @@ async def _run_with_emulator(
     await gateway_lag.start()
     records: list[FaultRecord] = []
     stop_watch = asyncio.Event()
+    watchdog: asyncio.Task[None] | None = None
+    faults: list[asyncio.Task[None]] = []
     try:
         t0 = time.monotonic()
         watchdog = asyncio.create_task(_watch(fleet, now, stop_watch))
@@ -566,23 +613,33 @@ async def _run_with_emulator(
         published_at = now()
         await asyncio.gather(*faults)
         cleared = [r.cleared_at for r in records if r.cleared_at is not None]
-        last_cleared = max([*cleared, published_at])
+        # Without faults, draining starts when publishing ends.
+        last_cleared = max(cleared) if cleared else published_at
         valid = [e.id for e in traffic if e.kind == "valid"]
         bad = [e.id for e in traffic if e.kind != "valid"]
-        complete_at, idle_at, notes = await _drain(plan, collector, gateway_lag, valid, bad, now)
+        complete_at, idle_at, notes = await _drain(
+            plan, collector.outcomes, gateway_lag, valid, bad, now
+        )
         stop_watch.set()
         await watchdog
         await collector.catch_up()
         usage_at: float | None = None
         try:
             await wait_committed(
-                bootstrap, group, topics["usage"], int(topics["partitions"]), deadline_s=120
+                bootstrap,
+                await _usage_group(bootstrap, group),
+                topics["usage"],
+                int(topics["partitions"]),
+                deadline_s=plan.usage_deadline_s,
             )
             usage_at = now()
         except TimeoutError as exc:
             notes.append(f"usage topic not fully committed: {exc}")
     finally:
         stop_watch.set()
+        for task in [*faults, *([watchdog] if watchdog else [])]:
+            task.cancel()
+        await asyncio.gather(*faults, *([watchdog] if watchdog else []), return_exceptions=True)
         await collector.stop()
         await gateway_lag.stop()
         exit_codes = await asyncio.to_thread(fleet.stop_all)
@@ -591,14 +648,15 @@ async def _run_with_emulator(
     usage = await asyncio.to_thread(count_usage, store_path, data["store"]["database"])
 
     method = _method(plan, fleet, hang_s, traffic, published_at, records)
-    return _result(
+    return summarize(
         method=method,
         traffic=traffic,
-        collector=collector,
+        outcomes=collector.outcomes,
         usage=usage,
         stats=stats,
         drain={
             "last_fault_cleared_at": last_cleared,
+            "published_at": published_at,
             "outcomes_complete": None if complete_at is None else complete_at - last_cleared,
             "pipeline_idle": None if idle_at is None else idle_at - last_cleared,
             "usage_committed": None if usage_at is None else usage_at - last_cleared,
@@ -608,6 +666,18 @@ async def _run_with_emulator(
         exit_codes=exit_codes,
         notes=[*notes, *fleet.exits],
     )
+
+
+async def _usage_group(bootstrap: str, app_id: str) -> str:
+    """The usage sink's consumer group: its own when it runs in an analytics process."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        groups = {str(g[0]) for g in await admin.list_consumer_groups()}
+    finally:
+        await admin.close()
+    analytics = f"{app_id}-analytics"
+    return analytics if analytics in groups else app_id
 
 
 async def _publish(
@@ -709,14 +779,18 @@ def _store_outage(
                 record.detail = f"killed {killed}; the new process failed to start: {exc}"
                 tag = None
             ready_at = now()
-            # Hold long enough for the new process to try (and fail) at least once.
-            release_at = max(held_at + hold_s, ready_at + 1.0)
-            time.sleep(max(0.0, release_at - now()))
+            # Hold for the planned time and until the new process has failed an insert
+            # (it first tries once a batch is due), within a deadline.
+            release_at, deadline = held_at + hold_s, ready_at + _FIRST_FAILURE_DEADLINE_S
+            failed = 0
+            while now() < release_at or (not failed and tag is not None and now() < deadline):
+                time.sleep(0.2)
+                if tag is not None and slot.worker is not None:
+                    failed = len(_FAILED_INSERT.findall(slot.worker.process.log_text()))
         finally:
             outage.end()
         record.cleared_at = now()
-        if tag is not None and slot.worker is not None:
-            failed = len(_FAILED_INSERT.findall(slot.worker.process.log_text()))
+        if tag is not None:
             record.detail = (
                 f"killed {killed}, lock held from t={held_at:.1f}; {tag} ready at"
                 f" t={ready_at:.1f}, {failed} failed inserts while held"
@@ -725,7 +799,7 @@ def _store_outage(
 
 async def _drain(
     plan: ChaosPlan,
-    collector: OutcomeCollector,
+    outcomes: Outcomes,
     lag: Lag,
     valid: list[str],
     bad: list[str],
@@ -743,9 +817,9 @@ async def _drain(
     idle_since: float | None = None
     expected = [*valid, *bad]
     while True:
-        complete = all(collector.by_id.get(rid) for rid in expected)
+        complete = all(outcomes.by_id.get(rid) for rid in expected)
         if complete and complete_at is None:
-            complete_at = collector.last_new_at
+            complete_at = outcomes.last_new_at
         idle = await lag.total() == 0
         if not idle:
             idle_since = None
@@ -754,7 +828,7 @@ async def _drain(
         # Two looks a second apart: a stage may publish between reading two topics.
         if complete and idle_since is not None and now() - idle_since >= 1.0:
             return complete_at, idle_since, notes
-        if idle_since is not None and now() - max(idle_since, collector.last_new_at) > 15:
+        if idle_since is not None and now() - max(idle_since, outcomes.last_new_at) > 15:
             notes.append(
                 f"gave up waiting at t={now():.1f}: the pipeline was idle for 15 s"
                 " with outcomes still missing"
@@ -793,11 +867,11 @@ def _method(
     ]
 
 
-def _result(
+def summarize(
     *,
     method: list[str],
     traffic: list[Event],
-    collector: OutcomeCollector,
+    outcomes: Outcomes,
     usage: dict[str, Any],
     stats: dict[str, Any],
     drain: dict[str, float | None],
@@ -813,7 +887,7 @@ def _result(
     duplicates = 0
     conflicting: list[str] = []
     for rid in valid:
-        seen = collector.by_id.get(rid, [])
+        seen = outcomes.by_id.get(rid, [])
         if not seen:
             lost.append(rid)
             continue
@@ -831,7 +905,7 @@ def _result(
     bad_dead: Counter[str] = Counter()
     bad_missing: list[str] = []
     for event in bad:
-        letters = [s for s in collector.by_id.get(event.id, []) if s.kind == "dead_letter"]
+        letters = [s for s in outcomes.by_id.get(event.id, []) if s.kind == "dead_letter"]
         if letters:
             bad_dead[f"{event.kind} -> {letters[0].reason}"] += 1
         else:
@@ -847,8 +921,8 @@ def _result(
         bad_missing=bad_missing,
         duplicates=duplicates,
         conflicting=conflicting,
-        unattributed_dead_letters=len(collector.unattributed),
-        garbled_outcomes=collector.garbled,
+        unattributed_dead_letters=len(outcomes.unattributed),
+        garbled_outcomes=outcomes.garbled,
         usage=usage,
         provider_calls=int(stats["requests"]),
         emulator_outcomes={k: int(v) for k, v in stats["outcomes"].items()},
@@ -863,7 +937,9 @@ def render(result: ChaosResult) -> str:
     """The method, then the table, then the verdict."""
 
     def secs(value: float | None) -> str:
-        return "never" if value is None else f"{value:.1f} s"
+        if value is None:
+            return "never"
+        return f"{value:.1f} s" if value >= 0 else f"{-value:.1f} s before it"
 
     def counts(values: dict[str, int]) -> str:
         return ", ".join(f"{k} {v}" for k, v in sorted(values.items())) or "none"
@@ -899,7 +975,16 @@ def render(result: ChaosResult) -> str:
             f"{result.provider_calls}: {counts(result.emulator_outcomes)}",
         ),
         ("usage calls - provider calls", f"{result.usage_calls - result.provider_calls:+d}"),
-        ("last fault cleared", f"t={drain['last_fault_cleared_at']:.1f}"),
+        (
+            "usage calls by state",
+            f"completed {result.completed_calls}, interrupted {result.interrupted_calls}"
+            " (killed mid-call: sent or not, unknown)",
+        ),
+        (
+            "last fault cleared",
+            f"t={drain['last_fault_cleared_at']:.1f}"
+            f" (publishing ended t={drain['published_at']:.1f})",
+        ),
         (
             "drain after it",
             f"outcomes complete {secs(drain['outcomes_complete'])},"

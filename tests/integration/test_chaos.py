@@ -19,4 +19,7 @@ async def test_chaos_small(kafka_bootstrap: str, test_name: str, tmp_path: Path)
     assert not result.lost, report
     assert not result.conflicting, report
     assert not result.bad_missing, report
-    assert result.usage_calls == result.provider_calls, report
+    # Every call the provider saw has its usage row; only a call cut short by a kill
+    # between recording and sending may be a row without a call (shown as interrupted).
+    assert result.usage_matches_calls(), report
+    assert result.completed_calls <= result.provider_calls, report

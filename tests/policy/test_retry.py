@@ -134,7 +134,9 @@ def test_draw_outside_the_unit_interval_is_refused(
     config: GatewayConfig, make_request: MakeRequest, draw: float
 ) -> None:
     with pytest.raises(ValueError, match="draw"):
-        _decide(ProviderTimeout("late", provider="a"), _event(make_request), _policy(config), T0, draw)
+        _decide(
+            ProviderTimeout("late", provider="a"), _event(make_request), _policy(config), T0, draw
+        )
 
 
 def test_naive_now_is_refused(config: GatewayConfig, make_request: MakeRequest) -> None:
@@ -258,9 +260,7 @@ def test_caller_deadline_shortens_the_route_deadline_never_lengthens(
     assert deadline_for(make_request("x", deadline_s=30), route, T0) == _at(30)
     assert deadline_for(make_request("x", deadline_s=900), route, T0) == _at(300)
     assert deadline_for(make_request("x", deadline_at=_at(10).isoformat()), route, T0) == _at(10)
-    assert deadline_for(make_request("x", deadline_at=_at(3600).isoformat()), route, T0) == _at(
-        300
-    )
+    assert deadline_for(make_request("x", deadline_at=_at(3600).isoformat()), route, T0) == _at(300)
 
 
 def test_the_events_deadline_rules_over_the_routes(
