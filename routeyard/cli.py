@@ -58,7 +58,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.config}: cannot start:\n  " + "\n  ".join(missing))
     bootstrap = _bootstrap(args)
     try:
-        asyncio.run(asyncio.wait_for(ensure_topics(bootstrap, config.topics), 30))
+        asyncio.run(asyncio.wait_for(ensure_topics(bootstrap, config.topics, config.limits), 30))
     except (KafkaError, OSError, TimeoutError) as exc:
         raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
     except TopicCreationFailed as exc:

@@ -57,9 +57,10 @@ def _identity(raw: bytes) -> tuple[str | None, str | None]:
     inner = data.get("request")
     tenant = data.get("tenant") or (inner.get("tenant") if isinstance(inner, dict) else None)
     rid = data.get("request_id")
+    # Within the schema's lengths, so that a huge bogus id cannot make the letter too big.
     return (
-        rid if isinstance(rid, str) and rid else None,
-        tenant if isinstance(tenant, str) and tenant else None,
+        rid if isinstance(rid, str) and 0 < len(rid) <= 128 else None,
+        tenant if isinstance(tenant, str) and 0 < len(tenant) <= 64 else None,
     )
 
 

@@ -42,3 +42,14 @@ def test_longer_input_scores_higher(make_request: MakeRequest) -> None:
     assert long.features["length"] > short.features["length"]
     assert long.score > short.score
     assert 0.0 <= long.score <= 1.0
+
+
+def test_a_long_prompt_is_read_at_its_head_and_tail_only(make_request: MakeRequest) -> None:
+    _req = make_request
+    filler = "plain words " * 10_000
+    middle = filler + "def f(x):\n    return x\n" * 5 + filler
+    ends = "def f(x):\n    return x\n" * 5 + filler + filler
+    read = classify(_req(middle)).features
+    assert read["code"] == 0.0  # the middle of a 240 KB prompt is not scanned
+    assert classify(_req(ends)).features["code"] > 0.0
+    assert read["length"] == classify(_req(ends)).features["length"]  # length counts all

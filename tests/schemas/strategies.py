@@ -138,7 +138,7 @@ def _url(scheme: str, host: str, port: int | None, path: str, query: str, fragme
     return url
 
 
-_url_text = st.text(st.characters(exclude_characters="#?"), max_size=40)
+_url_text = st.text(st.characters(codec="utf-8", exclude_characters="#?"), max_size=40)
 http_urls = st.builds(
     _url,
     st.sampled_from(["http", "https"]),

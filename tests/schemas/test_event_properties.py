@@ -158,8 +158,8 @@ def test_old_event_bytes_decode() -> None:
 
 
 def _upstream_bytes(request: LLMRequest) -> bytes:
-    """The request as an upstream service would publish it: plain JSON of its own."""
-    return orjson.dumps(request.model_dump(mode="json", exclude_defaults=True))
+    """The request as an upstream service would publish it: JSON of its own making."""
+    return orjson.dumps(request.model_dump(mode="json"))
 
 
 def _check_triage(raw: bytes, request: LLMRequest, config: GatewayConfig) -> DispatchEvent | None:
