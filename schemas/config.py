@@ -7,95 +7,15 @@ unknown fields so a typo stops start-up with the field's path in the message.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.events import MAX_DEADLINE_S, TaskType, Tier
-
-WireFormat = Literal["openai", "anthropic", "gemini", "cohere", "bedrock", "ollama"]
-# OpenAI-compatible services: the same wire format, differing in URL, auth and quirks.
-OpenAIPreset = Literal[
-    "openai",
-    "azure",
-    "openrouter",
-    "deepseek",
-    "xai",
-    "perplexity",
-    "mistral",
-    "together",
-    "groq",
-    "vllm",
-    "lmstudio",
-    "ollama",
-    "tgi",
-]
-
-# Public endpoints; self-hosted servers and Azure resources have none and need base_url.
-DEFAULT_BASE_URLS: dict[tuple[str, str | None], str] = {
-    ("openai", None): "https://api.openai.com/v1",
-    ("openai", "openai"): "https://api.openai.com/v1",
-    ("openai", "openrouter"): "https://openrouter.ai/api/v1",
-    ("openai", "deepseek"): "https://api.deepseek.com/v1",
-    ("openai", "xai"): "https://api.x.ai/v1",
-    ("openai", "perplexity"): "https://api.perplexity.ai",
-    ("openai", "mistral"): "https://api.mistral.ai/v1",
-    ("openai", "together"): "https://api.together.xyz/v1",
-    ("openai", "groq"): "https://api.groq.com/openai/v1",
-    ("openai", "ollama"): "http://127.0.0.1:11434/v1",
-    ("anthropic", None): "https://api.anthropic.com",
-    ("gemini", None): "https://generativelanguage.googleapis.com",
-    ("cohere", None): "https://api.cohere.com",
-    ("ollama", None): "http://127.0.0.1:11434",
-}
+from schemas.providers import ProviderConfig
 
 
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ProviderConfig(_Config):
-    format: WireFormat
-    preset: OpenAIPreset | None = Field(default=None, description="for format openai only")
-    base_url: HttpUrl | None = Field(default=None, description="defaults per format and preset")
-    api_key_env: str | None = Field(
-        default=None, description="name of the environment variable holding the key"
-    )
-    api_key_file: str | None = Field(default=None, description="a file holding the key")
-    timeout_s: float = Field(default=30.0, gt=0, le=600)
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="extra static headers, e.g. OpenRouter's X-Title"
-    )
-    api_version: str | None = Field(default=None, description="Azure OpenAI's api-version")
-    region: str | None = Field(default=None, description="AWS region, for format bedrock")
-    aws_access_key_env: str = "AWS_ACCESS_KEY_ID"
-    aws_secret_key_env: str = "AWS_SECRET_ACCESS_KEY"
-    aws_session_token_env: str = "AWS_SESSION_TOKEN"
-
-    @model_validator(mode="after")
-    def _complete(self) -> ProviderConfig:
-        if self.preset is not None and self.format != "openai":
-            raise ValueError(f"preset: only format openai takes a preset, not {self.format}")
-        if self.api_key_env and self.api_key_file:
-            raise ValueError("api_key_env and api_key_file: give one of them, not both")
-        if self.preset == "azure" and not self.api_version:
-            raise ValueError("api_version: required by the azure preset, e.g. 2024-10-21")
-        if self.format == "bedrock" and not (self.region or self.base_url):
-            raise ValueError("region: required by format bedrock (or give base_url)")
-        if self.base_url is None and self.resolved_base_url is None:
-            raise ValueError(
-                f"base_url: required for format {self.format}"
-                + (f" with preset {self.preset}" if self.preset else "")
-            )
-        return self
-
-    @property
-    def resolved_base_url(self) -> str | None:
-        if self.base_url is not None:
-            return str(self.base_url).rstrip("/")
-        if self.format == "bedrock" and self.region:
-            return f"https://bedrock-runtime.{self.region}.amazonaws.com"
-        return DEFAULT_BASE_URLS.get((self.format, self.preset))
 
 
 class ModelConfig(_Config):
@@ -288,6 +208,12 @@ class GatewayConfig(_Config):
                         f"routes[{i}].{field}: unknown model {model_name!r}"
                         f" (known: {', '.join(sorted(self.models))})"
                     )
+            # The ledger must remember an answer as long as a copy of its request may live.
+            if route.retry.deadline_s > self.delivery.dedup_horizon_s:
+                raise ValueError(
+                    f"routes[{i}].retry.deadline_s: {route.retry.deadline_s:g} is longer than"
+                    f" delivery.dedup_horizon_s ({self.delivery.dedup_horizon_s:g})"
+                )
         return self
 
     def route(self, name: str) -> RouteConfig | None:

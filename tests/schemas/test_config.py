@@ -128,3 +128,28 @@ def test_invalid_limits_name_the_field(limits: str, expected: str) -> None:
         parse_config(MINIMAL + f"limits: {limits}\n", "gw.yaml")
     assert "gw.yaml" in str(info.value)
     assert expected in str(info.value)
+
+
+def test_a_deadline_longer_than_the_ledger_remembers_is_refused() -> None:
+    text = MINIMAL.replace("primary: small}", "primary: small, retry: {deadline_s: 900}}")
+    text += "delivery: {dedup_horizon_s: 600}\n"
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "gw.yaml")
+    assert "routes[0].retry.deadline_s: 900 is longer than delivery.dedup_horizon_s" in str(
+        info.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("delivery", "expected"),
+    [
+        ("{handler_tries: 0}", "delivery.handler_tries"),
+        ("{max_unacked: 0}", "delivery.max_unacked"),
+        ("{dedup_horizon_s: 0}", "delivery.dedup_horizon_s"),
+        ("{retries: 3}", "delivery.retries: Extra inputs"),
+    ],
+)
+def test_delivery_settings_name_the_field(delivery: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(MINIMAL + f"delivery: {delivery}\n", "gw.yaml")
+    assert expected in str(info.value)
