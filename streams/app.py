@@ -19,7 +19,7 @@ import mode
 
 from adapters.http_client import make_http_client
 from adapters.model_client import ModelClient
-from adapters.store import UsageStore, open_backend
+from store import UsageStore, open_backend
 from schemas.config import GatewayConfig
 from schemas.events import DeadLetterStage
 from streams.dead_letters import internal_error
@@ -28,7 +28,7 @@ from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
 from streams.retry import RetryHolder
 from streams.topics import topic_names
-from streams.triage import Duplicate, RecentIds, Rejected, Routed, triage
+from streams.triage import TriageStage
 from streams.usage_sink import UsageBatcher, UsageSink
 from streams.window import Handler, Source, Window
 
@@ -136,32 +136,8 @@ def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> fau
 
         @app.agent(topics[names.requests], name="triage", supervisor_strategy=_CRASH)
         async def triage_agent(stream: faust.StreamT[bytes]) -> None:
-            recent = RecentIds(config.dedup_window)
-
-            async def handle(raw: bytes) -> None:
-                await ledger.ready.wait()
-                # triage() runs before the first await after the ledger is ready, and
-                # tasks start in arrival order, so dedup sees events in offset order.
-                outcome = triage(raw, config, recent)
-                if isinstance(outcome, Routed):
-                    rid = outcome.dispatch.request_id
-                    if ledger.answered(rid):
-                        log.info("request %s already answered: dropped at triage", rid)
-                        return
-                    await publisher.send(names.dispatch, outcome.dispatch, rid)
-                elif isinstance(outcome, Rejected):
-                    key = outcome.dead_letter.request_id
-                    send = publisher.send(names.dlq, outcome.dead_letter, key)
-                    if key is None:
-                        await send
-                    elif not await ledger.settle(key, send):
-                        return
-                    if outcome.usage is not None:
-                        await publisher.send(names.usage, outcome.usage, key)
-                elif isinstance(outcome, Duplicate):
-                    log.info("duplicate request_id %s dropped at triage", outcome.request_id)
-
-            await window("triage", handle, _TRIAGE_IN_FLIGHT, ledger).run(stream)
+            stage = TriageStage(config, publisher, ledger)
+            await window("triage", stage.handle, _TRIAGE_IN_FLIGHT, ledger).run(stream)
 
         @app.agent(topics[names.dispatch], name="dispatch", supervisor_strategy=_CRASH)
         async def dispatch_agent(stream: faust.StreamT[bytes]) -> None:

@@ -144,7 +144,13 @@ class Dispatcher:
             self.dropped_forks += 1
             log.info("attempt %d of %s already started here: dropped", ev.attempt, ev.request_id)
             return
-        await self._attempt(ev)
+        try:
+            await self._attempt(ev)
+        except BaseException:
+            # The window runs a failed handler again (or another worker takes the event
+            # over): that run is not a fork.
+            self.started.forget(ev.request_id)
+            raise
 
     async def _settle(
         self, request_id: str, outcome: tuple[str, DeadLetter | LLMResponse], *usage: UsageEvent

@@ -1,10 +1,12 @@
 """Triage: validate, deduplicate, classify and route a request into a dispatch event.
 
-:func:`triage` is pure apart from the dedup memory; the agent only publishes its outcome.
+:func:`triage` is pure apart from the dedup memory; :class:`TriageStage` publishes its
+outcome.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -18,6 +20,10 @@ from schemas.base import utcnow
 from schemas.config import GatewayConfig, RetryPolicyConfig
 from schemas.events import DeadLetter, DeadLetterReason, DispatchEvent, LLMRequest, UsageEvent
 from streams.dead_letters import describe, unreadable
+from streams.outcome_ledger import OutcomeLedger
+from streams.publisher import Publisher
+
+log = logging.getLogger(__name__)
 
 
 class RecentIds:
@@ -36,6 +42,10 @@ class RecentIds:
             if len(self._ids) > self.capacity:
                 self._ids.popitem(last=False)
         return False
+
+    def forget(self, request_id: str) -> None:
+        """Undo ``seen_before`` for a request whose forwarding failed, so its retry passes."""
+        self._ids.pop(request_id, None)
 
 
 @dataclass(frozen=True)
@@ -138,3 +148,45 @@ def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcom
         deadline_at=deadline_for(request, policy, first_seen_at),
     )
     return Routed(dispatch)
+
+
+class TriageStage:
+    """The triage agent's handler: publish what :func:`triage` decided, through the ledger.
+
+    A request already answered (republished, or replayed after a crash) is dropped before it
+    reaches dispatch; a rejection is a terminal outcome, so it is settled like one.
+    """
+
+    def __init__(self, config: GatewayConfig, publisher: Publisher, ledger: OutcomeLedger) -> None:
+        self.config = config
+        self.topics = config.topics
+        self.publisher = publisher
+        self.ledger = ledger
+        self.recent = RecentIds(config.dedup_window)
+
+    async def handle(self, raw: bytes) -> None:
+        await self.ledger.ready.wait()
+        # triage() runs before the first await after the ledger is ready, and the window
+        # starts tasks in arrival order, so dedup sees events in offset order.
+        outcome = triage(raw, self.config, self.recent)
+        if isinstance(outcome, Routed):
+            rid = outcome.dispatch.request_id
+            if self.ledger.answered(rid):
+                log.info("request %s already answered: dropped at triage", rid)
+                return
+            try:
+                await self.publisher.send(self.topics.dispatch, outcome.dispatch, rid)
+            except BaseException:
+                self.recent.forget(rid)  # the window runs this handler again: not a duplicate
+                raise
+        elif isinstance(outcome, Rejected):
+            key = outcome.dead_letter.request_id
+            send = self.publisher.send(self.topics.dlq, outcome.dead_letter, key)
+            if key is None:
+                await send
+            elif not await self.ledger.settle(key, send):
+                return
+            if outcome.usage is not None:
+                await self.publisher.send(self.topics.usage, outcome.usage, key)
+        else:
+            log.info("duplicate request_id %s dropped at triage", outcome.request_id)

@@ -29,27 +29,9 @@ from schemas.events import (
 from streams.dispatch import Dispatcher
 from streams.outcome_ledger import OutcomeLedger
 from tests.emulated import StartEmulator, start_emulator  # noqa: F401
+from tests.streams.recording import RecordingPublisher, ready_ledger
 
 KEY = "test-key"
-
-
-class RecordingPublisher:
-    """Stands in for the Kafka publisher: keeps what would have been sent, in order."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Event, str | None]] = []
-
-    async def send(self, topic: str, event: Event, key: str | None) -> None:
-        # Round-trip through the wire format, as the real publisher would encode it.
-        type(event).from_bytes(event.to_bytes())
-        self.sent.append((topic, event, key))
-
-    async def send_all(self, *items: tuple[str, Event, str | None]) -> None:
-        for item in items:
-            await self.send(*item)
-
-    def on(self, topic: str) -> list[Any]:
-        return [event for t, event, _ in self.sent if t == topic]
 
 
 def _config(emulator: RunningEmulator) -> GatewayConfig:
@@ -114,13 +96,6 @@ async def emulator(start_emulator: StartEmulator) -> RunningEmulator:  # noqa: F
     return await start_emulator(EmulatorConfig(models=profiles))
 
 
-def _ledger() -> OutcomeLedger:
-    # Decisions only: nothing is read from a broker in these tests.
-    ledger = OutcomeLedger("unused:9092", [], horizon_s=3600, capacity=1000)
-    ledger.ready.set()
-    return ledger
-
-
 async def _calls(http: httpx.AsyncClient, emulator: RunningEmulator) -> int:
     stats = (await http.get(f"{emulator.base_url}/_emulator/stats")).json()
     return int(stats["requests"])
@@ -132,7 +107,7 @@ def parts(
 ) -> tuple[Dispatcher, RecordingPublisher, OutcomeLedger]:
     config = _config(emulator)
     publisher = RecordingPublisher()
-    ledger = _ledger()
+    ledger = ready_ledger()
     models = ModelClient(config, http, env={"EMU_KEY": KEY})
     return Dispatcher(config, models, publisher, ledger), publisher, ledger  # type: ignore[arg-type]
 
@@ -221,3 +196,19 @@ async def test_an_outcome_found_meanwhile_suppresses_ours_but_keeps_the_usage_ro
     assert publisher.on("llm.responses") == []
     assert [u.outcome for u in publisher.on("llm.usage")] == ["started", "success"]
     assert ledger.suppressed == 1
+
+
+async def test_a_failed_outcome_publish_is_not_mistaken_for_a_fork_when_run_again(
+    parts: tuple[Dispatcher, RecordingPublisher, OutcomeLedger],
+    http: httpx.AsyncClient,
+    emulator: RunningEmulator,
+) -> None:
+    dispatcher, publisher, ledger = parts
+    publisher.failures["llm.responses"] = 1
+    raw = _event(request_id="r-5").to_bytes()
+    with pytest.raises(ConnectionError):
+        await dispatcher.handle(raw)
+    assert not ledger.answered("r-5")  # the claim was given back
+    await dispatcher.handle(raw)  # what the window does with a failed handler
+    assert [r.request_id for r in publisher.on("llm.responses")] == ["r-5"]
+    assert await _calls(http, emulator) == 2  # the price of the failure: one more call

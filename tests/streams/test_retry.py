@@ -12,7 +12,8 @@ from schemas.config import TopicsConfig
 from schemas.events import DispatchEvent, ErrorInfo, RetryEvent
 from streams.outcome_ledger import OutcomeLedger
 from streams.retry import RetryHolder
-from tests.streams.test_dispatch import RecordingPublisher, _event
+from tests.streams.recording import RecordingPublisher, ready_ledger
+from tests.streams.test_dispatch import _event
 
 
 def _retry(request_id: str, due_in_s: float) -> bytes:
@@ -25,8 +26,7 @@ def _retry(request_id: str, due_in_s: float) -> bytes:
 
 
 def _holder() -> tuple[RetryHolder, RecordingPublisher, OutcomeLedger]:
-    ledger = OutcomeLedger("unused:9092", [], horizon_s=3600, capacity=100)
-    ledger.ready.set()
+    ledger = ready_ledger()
     publisher = RecordingPublisher()
     return RetryHolder(TopicsConfig(), publisher, ledger), publisher, ledger  # type: ignore[arg-type]
 
