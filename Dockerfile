@@ -9,6 +9,7 @@ COPY pyproject.toml README.md ./
 COPY routeyard ./routeyard
 COPY schemas ./schemas
 COPY adapters ./adapters
+COPY store ./store
 COPY streams ./streams
 COPY policy ./policy
 COPY emulator ./emulator

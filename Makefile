@@ -1,9 +1,13 @@
-# Everything a fresh machine needs: Python 3.11+, a JDK 17+ and Maven (for Kafka's jars).
+# Everything a fresh machine needs: Python 3.11+; for the Kafka broker (test, demo, chaos,
+# kafka-start) also a JDK 17+ and Maven. lint and test-unit need neither.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup test test-unit demo chaos lint kafka-start kafka-stop clean
+.PHONY: install jars setup test test-unit demo chaos lint kafka-start kafka-stop clean
+
+# The venv with the package (editable) and its dev dependencies.
+install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,35 +15,38 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Fetches Kafka's server jars with Maven once; a no-op while tools/kafka/pom.xml is unchanged.
-setup: $(VENV)/.installed
-	$(PY) -c "from routeyard.devkafka import ensure_jars; ensure_jars()"
+# Fetches Kafka's server jars with Maven once; a no-op while devtools/kafka/pom.xml is unchanged.
+jars: install
+	$(PY) -c "from devtools.kafka import ensure_jars; ensure_jars()"
+
+# Both: what test, demo and chaos need.
+setup: install jars
 
 # Starts its own Kafka broker unless KAFKA_BOOTSTRAP is set, and stops it at the end.
-test: setup
+test: install jars
 	$(PY) -m pytest
 
-test-unit: setup
+test-unit: install
 	$(PY) -m pytest -m "not integration"
 
-demo: setup
-	$(PY) -m routeyard.cli demo
+demo: install jars
+	$(PY) -m devtools demo
 
 # Crashes, a provider outage and a store outage against the delivery promise; exits 1 when
 # it is broken. Arguments through ARGS, e.g. make chaos ARGS="--requests 2000 --rate 100".
-chaos: setup
-	$(PY) benchmarks/chaos.py $(ARGS)
+chaos: install jars
+	$(PY) -m devtools chaos $(ARGS)
 
-lint: setup
+lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-kafka-start: setup
-	$(PY) -m routeyard.cli kafka start
+kafka-start: install jars
+	$(PY) -m devtools kafka start
 
 kafka-stop:
-	$(PY) -m routeyard.cli kafka stop
+	$(PY) -m devtools kafka stop
 
 clean:
 	rm -rf .routeyard .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schemas.config import GatewayConfig, ProviderConfig
+from schemas.config import GatewayConfig
+from schemas.providers import BedrockProvider, ProviderConfig
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Credentials:
 
 def credentials_for(provider: ProviderConfig, env: Mapping[str, str] = os.environ) -> Credentials:
     """What ``provider`` authenticates with; absent values stay None (see missing_credentials)."""
-    if provider.format == "bedrock":
+    if isinstance(provider, BedrockProvider):
         access, secret = env.get(provider.aws_access_key_env), env.get(provider.aws_secret_key_env)
         if access and secret:
             token = env.get(provider.aws_session_token_env) or None
@@ -57,11 +58,12 @@ def missing_credentials(config: GatewayConfig, env: Mapping[str, str] = os.envir
             continue
         creds = credentials_for(p, env)
         where = f"providers.{name}"
-        if p.format == "bedrock" and creds.aws is None:
-            problems.append(
-                f"{where}: environment variables {p.aws_access_key_env} and"
-                f" {p.aws_secret_key_env} must both be set"
-            )
+        if isinstance(p, BedrockProvider):
+            if creds.aws is None:
+                problems.append(
+                    f"{where}: environment variables {p.aws_access_key_env} and"
+                    f" {p.aws_secret_key_env} must both be set"
+                )
         elif p.api_key_file and creds.api_key is None:
             problems.append(f"{where}.api_key_file: cannot read a key from {p.api_key_file}")
         elif p.api_key_env and creds.api_key is None:

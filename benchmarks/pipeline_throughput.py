@@ -27,8 +27,8 @@ from typing import Any
 import orjson
 import yaml
 
-from routeyard.devkafka import DevKafka
-from routeyard.devstack import Emulator, Worker, collect, derive_config, publish, request_event
+from devtools.kafka import DevKafka
+from devtools.stack import Emulator, Worker, collect, derive_config, publish, request_event
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 if TYPE_CHECKING:
-    from emulator.wire import ChatCall, ToolDef
+    from emulator.base import ChatCall, ToolDef
 
 # Roughly what a BPE tokenizer averages on English text.
 CHARS_PER_TOKEN = 4

@@ -1,6 +1,6 @@
 """The emulator's HTTP server: every wire format on one port, plus stats and health.
 
-Routes: each wire's own (``emulator.wires``), ``GET /_emulator/stats`` and
+Routes: each wire's own (``emulator.registry``), ``GET /_emulator/stats`` and
 ``DELETE /_emulator/stats`` (reset), ``POST /_emulator/outage`` (``{"seconds": S}``: for S
 seconds every chat call is read, counted and then dropped without an answer, a
 connection-level failure) and ``DELETE /_emulator/outage`` (end it now), ``GET /healthz``.
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import orjson
 from aiohttp import web
 
+from emulator.base import ChatCall, Wire, WireError
 from emulator.generate import plan_reply
 from emulator.profile import EmulatorConfig, FaultProfile
+from emulator.registry import WIRES
 from emulator.stats import UNKNOWN_MODEL, Stats
-from emulator.wire import ChatCall, Wire, WireError
-from emulator.wires import all_wires
 
 # Hung handlers are released at shutdown, so the runner need not wait long for them.
 _SHUTDOWN_TIMEOUT_S = 5.0
@@ -98,7 +98,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
         state.closing.set()
 
     app.on_shutdown.append(release_hangs)
-    for wire in all_wires():
+    for wire in WIRES:
         for route in wire.routes:
             app.router.add_post(route, _chat_handler(wire))
     app.router.add_get("/_emulator/stats", _stats)

@@ -10,22 +10,24 @@ Retries are budgeted in time: a request has a deadline, the earlier of the route
 ``deadline_s`` after triage first saw it and the caller's own ``deadline_s`` or
 ``deadline_at`` (:func:`deadline_for`). ``max_attempts`` is a hard cap behind it.
 
-Decision table, first matching row wins (n = attempts made, this one included):
+The error says what to do about it: its ``action`` (the table in :mod:`adapters.errors`
+gives each class's). Decision table, first matching row wins (n = attempts made, this one
+included):
 
 ========================================  ===============================================
 situation                                 decision
 ========================================  ===============================================
-content filtered / invalid request        give up ``permanent_error``: the request's own
-                                          fault
+action ``give_up`` (content filtered,     give up ``permanent_error``: the request's own
+invalid request)                          fault
 the deadline has passed                   give up ``deadline_exceeded``
 ``attempt >= max_attempts``               give up ``attempts_exhausted``
-context window / authentication /         this model can never serve the request: *move
-unsupported feature                       on*; nothing to move to: ``permanent_error``
+action ``next_model`` (context window,    this model can never serve the request: *move
+authentication, unsupported feature)      on*; nothing to move to: ``permanent_error``
 Retry-After > ``max_retry_after_s``       *move on*; nothing to move to:
                                           ``retry_after_too_long``
 ``model_attempt > same_model_retries``    the next usable candidate ahead, at once (the
 and a usable candidate ahead              model's own retries are used up)
-otherwise (transient error)               retry this model after
+otherwise (action ``retry``)              retry this model after
                                           ``max(Retry-After, backoff(model_attempt))``;
                                           if that is due after the deadline, *move on*;
                                           nothing to move to: ``deadline_exceeded``
@@ -34,7 +36,7 @@ otherwise (transient error)               retry this model after
 *Move on* means leave the current candidate: to the first usable candidate ahead at once,
 else back to the earliest usable candidate that failed only transiently, after its own
 backoff (and any Retry-After it gave that has not run out). "Usable" means the model has
-no model-specific failure (context window, authentication, unsupported feature) in the
+no ``next_model`` failure (context window, authentication, unsupported feature) in the
 history, and no unexpired Retry-After above ``max_retry_after_s``. So a last fallback that
 rejects a feature sends the request back to a primary that is only in an outage instead
 of dead-lettering it; if going back would pass the deadline, the reason is
@@ -55,19 +57,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from adapters.errors import (
-    AuthenticationFailed,
-    ContextWindowExceeded,
-    ProviderError,
-    UnsupportedFeature,
-)
+from adapters.errors import ACTION_BY_KIND, ProviderError
 from schemas.config import RetryPolicyConfig
 from schemas.events import AttemptRecord, DeadLetterReason, DispatchEvent, LLMRequest
-
-# Errors that say one model (or its provider) cannot serve this request; another might.
-MODEL_SPECIFIC_KINDS: frozenset[str] = frozenset(
-    cls.kind for cls in (ContextWindowExceeded, AuthenticationFailed, UnsupportedFeature)
-)
 
 
 @dataclass(frozen=True)
@@ -164,7 +156,7 @@ class _Context:
 
     def usable(self, model: str) -> bool:
         failures = self.failures(model)
-        if any(r.error_kind in MODEL_SPECIFIC_KINDS for r in failures):
+        if any(ACTION_BY_KIND.get(r.error_kind) == "next_model" for r in failures):
             return False
         return self.retry_after_left_s(failures) <= self.policy.max_retry_after_s
 
@@ -261,7 +253,7 @@ def decide(
     ctx = _Context(event, history, policy, now, deadline_of(event, policy), draw)
     model = event.model
 
-    if not error.retryable and error.kind not in MODEL_SPECIFIC_KINDS:
+    if error.action == "give_up":
         return _give_up("permanent_error", f"{error.kind} from {model}: {error}", history)
     if now >= ctx.deadline:
         return _give_up("deadline_exceeded", f"deadline {ctx.deadline.isoformat()} passed", history)
@@ -270,7 +262,7 @@ def decide(
             "attempts_exhausted", f"max_attempts={policy.max_attempts} reached", history
         )
 
-    if error.kind in MODEL_SPECIFIC_KINDS:
+    if error.action == "next_model":
         moved = ctx.move_on()
         if moved is not None:
             return moved

@@ -1,4 +1,8 @@
-"""The ``routeyard`` command: worker, emulate, report, check-config, kafka, demo."""
+"""The ``routeyard`` command: worker, emulate, report, check-config.
+
+The development commands (dev broker, demo, chaos run) are ``python -m devtools``: they
+need a source checkout and are not part of the installed package.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,11 @@ import asyncio
 import logging
 import os
 import sys
-from pathlib import Path
 
 from schemas.config import GatewayConfig
 from schemas.config_loader import ConfigError, load_config
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
-STATE_DIR = Path(".routeyard")
 
 
 class UsageError(Exception):
@@ -82,31 +84,14 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from adapters.store import UsageStore, open_backend
     from routeyard.report import format_report
+    from store import UsageStore, open_backend
 
     config = _config(args.config)
     store = UsageStore(open_backend(config.store.path), config.store.database)
     store.ensure_schema()
     print(format_report(store.report()))
     return 0
-
-
-def cmd_kafka(args: argparse.Namespace) -> int:
-    from routeyard import kafka_daemon
-
-    state = STATE_DIR / "kafka"
-    if args.action == "start":
-        print(kafka_daemon.main_start(state))
-    else:
-        kafka_daemon.main_stop(state)
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from routeyard.demo import run_demo
-
-    return run_demo(requests=args.requests, config_path=args.config)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,15 +126,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("config")
     p.set_defaults(func=cmd_check_config)
-
-    p = sub.add_parser("kafka", help="start or stop the local development broker")
-    p.add_argument("action", choices=["start", "stop"])
-    p.set_defaults(func=cmd_kafka)
-
-    p = sub.add_parser("demo", help="run the whole pipeline on sample traffic")
-    p.add_argument("--config", default="config/routeyard.example.yaml")
-    p.add_argument("--requests", type=int, default=300)
-    p.set_defaults(func=cmd_demo)
     return parser
 
 
@@ -158,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    from adapters.store import StoreUnavailable
+    from store import StoreUnavailable
 
     try:
         return int(args.func(args))

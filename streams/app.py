@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any, Literal, cast
 
 import faust
 import mode
 
 from adapters.http_client import make_http_client
-from adapters.model_client import ModelClient
-from store import UsageStore, open_backend
 from schemas.config import GatewayConfig
 from schemas.events import DeadLetterStage
+from store import UsageStore, open_backend
 from streams.dead_letters import internal_error
 from streams.dispatch import Dispatcher
+from streams.model_client import ModelClient
 from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
 from streams.retry import RetryHolder
@@ -66,6 +68,9 @@ def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> fau
         # A rebalance must not wait for in-flight provider calls; the windows hand
         # unfinished events over instead (streams/window.py).
         stream_wait_empty=False,
+        # faust makes a folder for table state even with the memory store: keep it out of
+        # the working directory (no table keeps state on disk here).
+        datadir=str(Path(tempfile.gettempdir()) / "routeyard-faust" / group_id(config, role)),
         # The largest event any topic takes (schemas/config.py LimitsConfig): the clients'
         # defaults (1 MB, 1 MiB) would refuse or stall on requests the limit allows.
         producer_max_request_size=config.limits.largest_message_bytes,

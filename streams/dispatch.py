@@ -25,7 +25,6 @@ from uuid import uuid4
 from pydantic import ValidationError
 
 from adapters.errors import ProviderError
-from adapters.model_client import ModelClient
 from policy.retry import GiveUp, decide, expired
 from schemas.base import utcnow
 from schemas.config import GatewayConfig, RetryPolicyConfig
@@ -38,6 +37,7 @@ from schemas.events import (
     UsageEvent,
 )
 from streams.dead_letters import schema_invalid
+from streams.model_client import ModelClient
 from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
 

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import ValidationError
 
-from adapters.store import StoreUnavailable, UsageStore
 from schemas.config import TopicsConfig, UsageSinkConfig
 from schemas.events import UsageEvent
+from store import StoreUnavailable, UsageStore
 from streams.dead_letters import schema_invalid
 from streams.publisher import Publisher
 

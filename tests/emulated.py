@@ -6,18 +6,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 
 from adapters.base import ProviderRequest, ProviderResult
 from adapters.capabilities import check_supported
 from adapters.credentials import Credentials
 from adapters.http_client import make_http_client
-from adapters.registry import build_adapter
+from adapters.registry import ADAPTERS
 from emulator.profile import EmulatorConfig, FaultProfile
 from emulator.server import RunningEmulator, start
 from schemas.chat import ToolSpec
-from schemas.config import ProviderConfig
+from schemas.providers import ProviderConfig
 
 StartEmulator = Callable[..., Awaitable[RunningEmulator]]
+
+_PROVIDER_CONFIG: TypeAdapter[ProviderConfig] = TypeAdapter(ProviderConfig)
 
 # The injected faults every wire renders in its vendor's error shape.
 FAULT_STATUSES = [429, 500, 502, 503, 504, 529]
@@ -44,6 +47,11 @@ async def start_emulator() -> AsyncIterator[StartEmulator]:
         await emulator.stop()
 
 
+def provider_config(**fields: object) -> ProviderConfig:
+    """The provider config of ``fields["format"]``, validated as the config file is."""
+    return _PROVIDER_CONFIG.validate_python(fields)
+
+
 def faulty(**profile: object) -> EmulatorConfig:
     """An emulator config whose every model has this fault profile."""
     return EmulatorConfig(default=FaultProfile.model_validate(profile))
@@ -61,7 +69,7 @@ async def complete_capturing(
 
     client = make_http_client()
     client.event_hooks["request"] = [capture]
-    adapter = build_adapter(config.format, config, client, credentials)
+    adapter = ADAPTERS[config.format](config.format, config, client, credentials)
     check_supported(request, adapter.capabilities, config.format)
     try:
         result = await adapter.complete(request, timeout_s=5)

@@ -22,7 +22,7 @@ from schemas.config_loader import parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-POM = ROOT / "tools" / "kafka" / "pom.xml"
+POM = ROOT / "devtools" / "kafka" / "pom.xml"
 _POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 
 

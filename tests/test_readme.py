@@ -6,7 +6,7 @@ import httpx
 
 from adapters.capabilities import Capabilities
 from adapters.credentials import AwsKeys, Credentials
-from adapters.registry import build_adapter
+from adapters.registry import ADAPTERS
 from schemas.config_loader import parse_config
 from tests.paths import EXAMPLE_CONFIG, ROOT
 
@@ -74,7 +74,8 @@ async def test_every_provider_has_a_true_row() -> None:
     credentials = Credentials(api_key="k", aws=AwsKeys("AKID", "secret"))
     async with httpx.AsyncClient() as client:
         for row, name in ROWS.items():
-            adapter = build_adapter(name, config.providers[name], client, credentials)
+            provider = config.providers[name]
+            adapter = ADAPTERS[provider.format](name, provider, client, credentials)
             want = _expected(adapter.capabilities)
             _, _, _, tools, images, json, sampling, cached = table[row]
             got = {

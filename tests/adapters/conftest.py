@@ -4,16 +4,19 @@ import httpx
 import pytest
 
 from adapters.base import ChatAdapter, ProviderRequest
+from adapters.bedrock.adapter import BedrockAdapter
 from adapters.credentials import AwsKeys, Credentials
 from adapters.http_client import make_http_client
-from adapters.registry import build_adapter
+from adapters.registry import ADAPTERS
 from emulator.server import RunningEmulator
-from schemas.config import ProviderConfig, WireFormat
 from schemas.events import ChatMessage, GenerationParams
-from tests.adapters.bedrock_helpers import KEYS
-
-# Imported so that pytest finds the fixture for the tests here.
-from tests.emulated import start_emulator  # noqa: F401
+from schemas.providers import BedrockProvider, WireFormat
+from tests.adapters.bedrock.helpers import KEYS
+from tests.emulated import (
+    provider_config,
+    # Imported so that pytest finds the fixture for the tests here.
+    start_emulator,  # noqa: F401
+)
 
 
 @pytest.fixture
@@ -35,8 +38,8 @@ def adapter_for(
     def make(
         fmt: WireFormat, emulator: RunningEmulator, api_key: str | None = "test-key"
     ) -> ChatAdapter:
-        config = ProviderConfig(format=fmt, base_url=base_url(fmt, emulator))
-        return build_adapter(f"{fmt}-emu", config, http_client, Credentials(api_key=api_key))
+        config = provider_config(format=fmt, base_url=base_url(fmt, emulator))
+        return ADAPTERS[fmt](f"{fmt}-emu", config, http_client, Credentials(api_key=api_key))
 
     return make
 
@@ -79,7 +82,7 @@ def bedrock(http_client: httpx.AsyncClient) -> Callable[..., ChatAdapter]:
     """A Bedrock adapter for ``base_url``, signing with ``keys`` (None: unsigned)."""
 
     def make(base_url: str, keys: AwsKeys | None = KEYS) -> ChatAdapter:
-        config = ProviderConfig(format="bedrock", base_url=base_url, region="eu-west-1")
-        return build_adapter("bedrock-emu", config, http_client, Credentials(aws=keys))
+        config = BedrockProvider(format="bedrock", base_url=base_url, region="eu-west-1")
+        return BedrockAdapter("bedrock-emu", config, http_client, Credentials(aws=keys))
 
     return make

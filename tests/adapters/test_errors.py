@@ -1,14 +1,18 @@
 import re
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import httpx
 import pytest
 
+from adapters import errors as errors_module
 from adapters.errors import (
+    ACTION_BY_KIND,
     ALL_ERRORS,
     AuthenticationFailed,
     ContentFiltered,
     ContextWindowExceeded,
+    ErrorAction,
     InvalidRequest,
     MalformedResponse,
     ProviderConnectionError,
@@ -16,6 +20,7 @@ from adapters.errors import (
     ProviderTimeout,
     ProviderUnavailable,
     RateLimited,
+    UnsupportedFeature,
 )
 from adapters.retry_after import parse_retry_after
 from adapters.status import error_for_status
@@ -32,23 +37,64 @@ def test_kinds_are_stable_unique_snake_case() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cls", "retryable"),
+    ("cls", "action"),
     [
-        (RateLimited, True),
-        (ProviderTimeout, True),
-        (ProviderUnavailable, True),
-        (ProviderConnectionError, True),
-        (MalformedResponse, True),
-        (ContextWindowExceeded, False),
-        (ContentFiltered, False),
-        (AuthenticationFailed, False),
-        (InvalidRequest, False),
+        (RateLimited, "retry"),
+        (ProviderTimeout, "retry"),
+        (ProviderUnavailable, "retry"),
+        (ProviderConnectionError, "retry"),
+        (MalformedResponse, "retry"),
+        (ContextWindowExceeded, "next_model"),
+        (ContentFiltered, "give_up"),
+        (AuthenticationFailed, "next_model"),
+        (InvalidRequest, "give_up"),
+        (UnsupportedFeature, "next_model"),
     ],
 )
-def test_retryable_flags(cls: type[ProviderError], retryable: bool) -> None:
+def test_actions_and_the_retryable_flag_that_follows(
+    cls: type[ProviderError], action: ErrorAction
+) -> None:
     assert issubclass(cls, ProviderError)
-    assert cls.retryable is retryable
-    assert cls("m", provider="p").retryable is retryable
+    assert cls.action == action
+    error = cls("m", provider="p")
+    assert error.action == action
+    assert error.retryable is (action == "retry")
+    assert ACTION_BY_KIND[cls.kind] == action
+
+
+def _docstring_table(doc: str) -> dict[str, tuple[str, str]]:
+    """``{class: (kind, action)}`` from the simple reST table in a docstring."""
+    lines = doc.splitlines()
+    borders = [i for i, line in enumerate(lines) if re.fullmatch(r"=+( +=+)+", line)]
+    assert len(borders) == 3, "expected one simple table: top, header rule, bottom"
+    # Column starts are where the runs of '=' begin in the border line.
+    starts = [m.start() for m in re.finditer(r"=+", lines[borders[0]])]
+    header = [lines[borders[0] + 1][a:b].strip() for a, b in pairwise(starts)]
+    assert header == ["class", "kind", "action"]
+    rows: dict[str, tuple[str, str]] = {}
+    for line in lines[borders[1] + 1 : borders[2]]:
+        if not line.strip() or line.startswith(" "):
+            continue  # a continuation line of the row above
+        cells = [line[a:b].strip() for a, b in pairwise(starts)]
+        assert cells[0] not in rows, f"{cells[0]} appears twice in the table"
+        rows[cells[0]] = (cells[1], cells[2])
+    return rows
+
+
+def test_the_docstring_table_matches_the_classes() -> None:
+    table = _docstring_table(errors_module.__doc__ or "")
+    classes = {cls.__name__: (cls.kind, cls.action) for cls in ALL_ERRORS}
+    assert table == classes
+
+
+def test_the_table_parser_sees_a_drifted_row() -> None:
+    doc = errors_module.__doc__ or ""
+    drifted = doc.replace(
+        "AuthenticationFailed       authentication_failed  next_model",
+        "AuthenticationFailed       authentication_failed  give_up   ",
+    )
+    assert drifted != doc
+    assert _docstring_table(drifted)["AuthenticationFailed"] == ("authentication_failed", "give_up")
 
 
 def test_connection_error_is_a_kind_of_unavailable() -> None:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from emulator.base import Wire
 from emulator.generate import estimate_tokens, generate_reply
 from emulator.profile import (
     EmulatorConfig,
@@ -19,9 +20,8 @@ from emulator.profile import (
     UniformLatency,
     load_emulator_config,
 )
+from emulator.registry import WIRES
 from emulator.server import RunningEmulator
-from emulator.wire import Wire
-from emulator.wires import all_wires
 from tests.emulated import StartEmulator
 
 AUTH = {"authorization": "Bearer test-key"}
@@ -197,7 +197,7 @@ async def test_no_retry_after_header_when_unset(
     assert "retry-after" not in response.headers
 
 
-@pytest.mark.parametrize("wire", all_wires(), ids=lambda wire: wire.name)
+@pytest.mark.parametrize("wire", WIRES, ids=lambda wire: wire.name)
 def test_error_headers_carry_a_retry_delay_only_when_given(wire: Wire) -> None:
     assert wire.error_headers(wire.status_error(429, retry_after_s=1.5))["retry-after"] == "2"
     assert "retry-after" not in wire.error_headers(wire.status_error(429))

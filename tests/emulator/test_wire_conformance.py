@@ -16,14 +16,14 @@ from openai.types.chat import (
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 from openai.types.shared import ErrorObject
 
-from adapters.anthropic_messages import CAPABILITIES as ANTHROPIC_CAPABILITIES
+from adapters.anthropic.adapter import CAPABILITIES as ANTHROPIC_CAPABILITIES
 from adapters.base import ProviderRequest
 from adapters.capabilities import Capabilities
 from adapters.credentials import Credentials
-from adapters.openai_presets import PRESETS
-from schemas.config import ProviderConfig, WireFormat
+from adapters.openai.presets import PRESETS
 from schemas.events import ChatMessage, GenerationParams
-from tests.emulated import StartEmulator, complete_capturing, faulty
+from schemas.providers import WireFormat
+from tests.emulated import StartEmulator, complete_capturing, faulty, provider_config
 
 OPENAI_AUTH = {"authorization": "Bearer test-key"}
 ANTHROPIC_AUTH = {"x-api-key": "test-key", "anthropic-version": "2023-06-01"}
@@ -126,7 +126,7 @@ async def test_adapter_requests_use_only_sdk_fields(
 ) -> None:
     emulator = await start_emulator()
     base_url = f"{emulator.base_url}/v1" if fmt == "openai" else emulator.base_url
-    config = ProviderConfig(format=fmt, base_url=base_url)
+    config = provider_config(format=fmt, base_url=base_url)
     # Sampling parameters only where the format carries them: Anthropic's has none.
     sampling = {"temperature": 0.5, "top_p": 0.9}
     params = GenerationParams(

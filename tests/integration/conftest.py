@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from routeyard.devkafka import DevKafka
-from routeyard.devstack import stop_all
+from devtools.kafka import DevKafka
+from devtools.stack import stop_all
 
 
 @pytest.fixture(scope="session")

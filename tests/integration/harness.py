@@ -1,11 +1,11 @@
-"""Integration-test helpers on top of routeyard.devstack."""
+"""Integration-test helpers on top of devtools.stack."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from routeyard.devstack import (
+from devtools.stack import (
     Emulator,
     Worker,
     collect,

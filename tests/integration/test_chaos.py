@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos_scenario import ChaosPlan, render, run_chaos
+from devtools.chaos import ChaosPlan, render, run_chaos
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 import yaml
 
-from adapters.store import UsageStore, open_backend
+from store import UsageStore, open_backend
 from tests.integration.harness import (
     Emulator,
     Worker,

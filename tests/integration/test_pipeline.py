@@ -10,8 +10,8 @@ import orjson
 import pytest
 import yaml
 
-from adapters.store import UsageStore, open_backend
-from routeyard.sample_traffic import sample_texts
+from devtools.sample_traffic import sample_texts
+from store import UsageStore, open_backend
 from tests.integration.harness import (
     Emulator,
     Worker,

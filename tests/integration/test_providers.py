@@ -10,8 +10,7 @@ import orjson
 import pytest
 import yaml
 
-from adapters.store import UsageStore, open_backend
-from routeyard.devstack import (
+from devtools.stack import (
     Emulator,
     Worker,
     collect,
@@ -20,6 +19,7 @@ from routeyard.devstack import (
     request_event,
     wait_committed,
 )
+from store import UsageStore, open_backend
 
 pytestmark = pytest.mark.integration
 

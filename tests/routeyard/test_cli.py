@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from adapters.store import UsageStore, open_backend
 from schemas.events import UsageEvent
+from store import UsageStore, open_backend
 from tests.paths import EXAMPLE_CONFIG
 
 
@@ -78,3 +78,10 @@ def test_report_prints_the_store(tmp_path: Path) -> None:
     assert header.split()[:3] == ["model", "attempts", "ok"]
     assert row.split()[:3] == ["gpt-4o-mini", "4", "4"]
     assert "total cost: $0.000180" in result.stdout
+
+
+def test_help_lists_only_the_product_commands() -> None:
+    result = _run("--help")
+    assert result.returncode == 0, result.stderr
+    assert "{worker,emulate,report,check-config}" in result.stdout
+    assert "python -m devtools" in result.stdout

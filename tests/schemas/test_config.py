@@ -1,9 +1,17 @@
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from schemas.config import KAFKA_DEFAULT_MESSAGE_BYTES
 from schemas.config_loader import ConfigError, load_config, parse_config
+from schemas.providers import (
+    OPENAI_PRESET_BASE_URLS,
+    BedrockProvider,
+    OpenAIPreset,
+    OpenAIProvider,
+    WireFormat,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "routeyard.example.yaml"
 
@@ -153,3 +161,102 @@ def test_delivery_settings_name_the_field(delivery: str, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(MINIMAL + f"delivery: {delivery}\n", "gw.yaml")
     assert expected in str(info.value)
+
+
+# Providers: one model per wire format, chosen by `format`.
+
+PROVIDER = '{format: openai, base_url: "http://127.0.0.1:1/v1", api_key_env: EMU_KEY}'
+
+
+def _with_provider(entry: str) -> str:
+    text = MINIMAL.replace(PROVIDER, entry)
+    assert text != MINIMAL
+    return text
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("{format: carrier-pigeon}", "providers.emu.format: unknown format 'carrier-pigeon'"),
+        ("{format: 7}", "providers.emu.format: unknown format '7'"),
+        ("{base_url: 'http://x'}", "providers.emu.format: Field required"),
+    ],
+)
+def test_format_must_be_known(entry: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(_with_provider(entry), "gw.yaml")
+    assert expected in str(info.value)
+    assert "expected one of: openai, anthropic, gemini, cohere, bedrock, ollama" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "fields", "foreign"),
+    [
+        # AWS's fields belong to bedrock only.
+        ("openai", "region: eu-west-1", "region"),
+        ("openai", "aws_access_key_env: K", "aws_access_key_env"),
+        ("anthropic", "preset: openai", "preset"),
+        ("gemini", "api_version: v1", "api_version"),
+        ("bedrock", "region: r, api_key_env: K", "api_key_env"),
+    ],
+)
+def test_a_field_of_another_format_is_refused(fmt: str, fields: str, foreign: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(_with_provider(f"{{format: {fmt}, {fields}}}"), "gw.yaml")
+    # The path as written: pydantic's extra level for the union member is left out.
+    expected = f"providers.emu.{foreign}: Extra inputs are not permitted for format {fmt}"
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("{format: openai, preset: azure, base_url: 'https://r.openai.azure.com'}",
+         "providers.emu.api_version: required by the azure preset"),
+        ("{format: openai, preset: vllm}",
+         "providers.emu.base_url: required for format openai with preset vllm"),
+        ("{format: bedrock}", "providers.emu.region: required by format bedrock"),
+        ("{format: openai, api_key_env: A, api_key_file: B}",
+         "providers.emu: api_key_env and api_key_file: give one of them"),
+        ("{format: ollama, timeout_s: 0}", "providers.emu.timeout_s: Input should be greater"),
+    ],
+)  # fmt: skip
+def test_missing_or_bad_fields_name_their_path(entry: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(_with_provider(entry), "gw.yaml")
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("entry", "base_url"),
+    [
+        ("{format: openai}", "https://api.openai.com/v1"),
+        ("{format: openai, preset: groq}", "https://api.groq.com/openai/v1"),
+        ("{format: anthropic}", "https://api.anthropic.com"),
+        ("{format: gemini}", "https://generativelanguage.googleapis.com"),
+        ("{format: cohere}", "https://api.cohere.com"),
+        ("{format: ollama}", "http://127.0.0.1:11434"),
+        ("{format: bedrock, region: eu-west-1}", "https://bedrock-runtime.eu-west-1.amazonaws.com"),
+        ("{format: bedrock, base_url: 'http://emu:8900/'}", "http://emu:8900"),
+    ],
+)
+def test_each_format_needs_only_its_format_where_an_endpoint_is_public(
+    entry: str, base_url: str
+) -> None:
+    provider = parse_config(_with_provider(entry), env={}).providers["emu"]
+    assert provider.resolved_base_url == base_url
+
+
+def test_every_openai_preset_says_whether_it_has_a_public_endpoint() -> None:
+    assert set(OPENAI_PRESET_BASE_URLS) == set(get_args(OpenAIPreset))
+    needs_base_url = {p for p, url in OPENAI_PRESET_BASE_URLS.items() if url is None}
+    assert needs_base_url == {"azure", "vllm", "lmstudio", "tgi"}
+
+
+def test_example_config_gives_each_provider_its_format_model() -> None:
+    config = load_config(EXAMPLE)
+    kinds = {name: type(p) for name, p in config.providers.items()}
+    assert kinds["openai"] is OpenAIProvider
+    assert kinds["azure"] is OpenAIProvider
+    assert kinds["bedrock"] is BedrockProvider
+    assert {p.format for p in config.providers.values()} == set(get_args(WireFormat))

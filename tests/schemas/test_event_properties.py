@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -22,23 +25,23 @@ from hypothesis import HealthCheck, assume, find, given, settings
 from hypothesis import strategies as st
 from pydantic import HttpUrl
 
-from adapters.anthropic_messages import AnthropicMessagesAdapter
-from adapters.anthropic_payload import build_payload as anthropic_payload
+from adapters.anthropic.adapter import AnthropicAdapter
+from adapters.anthropic.payload import build_payload as anthropic_payload
 from adapters.base import ChatAdapter, ProviderRequest
-from adapters.bedrock_converse import BedrockConverseAdapter
-from adapters.bedrock_payload import build_body as bedrock_body
+from adapters.bedrock.adapter import BedrockAdapter
+from adapters.bedrock.payload import build_body as bedrock_body
 from adapters.capabilities import check_supported
-from adapters.cohere_chat import CohereChatAdapter
-from adapters.cohere_payload import build_payload as cohere_payload
+from adapters.cohere.adapter import CohereAdapter
+from adapters.cohere.payload import build_payload as cohere_payload
 from adapters.credentials import credentials_for
 from adapters.errors import InvalidRequest
-from adapters.gemini import GeminiAdapter
-from adapters.gemini_payload import build_payload as gemini_payload
-from adapters.ollama_chat import OllamaChatAdapter
-from adapters.ollama_payload import build_payload as ollama_payload
-from adapters.openai_compat import OpenAICompatAdapter
-from adapters.openai_payload import build_payload as openai_payload
-from adapters.registry import build_adapter
+from adapters.gemini.adapter import GeminiAdapter
+from adapters.gemini.payload import build_payload as gemini_payload
+from adapters.ollama.adapter import OllamaAdapter
+from adapters.ollama.payload import build_payload as ollama_payload
+from adapters.openai.adapter import OpenAIAdapter
+from adapters.openai.payload import build_payload as openai_payload
+from adapters.registry import ADAPTERS
 from schemas.base import Event
 from schemas.chat import ImagePart
 from schemas.config import GatewayConfig
@@ -57,7 +60,18 @@ from tests.schemas.strategies import (
 CONFIG = load_config(EXAMPLE_CONFIG)
 ROUTES = [r.name for r in CONFIG.routes]
 TENANTS = sorted({t for r in CONFIG.routes for t in r.when.tenants or ()})
-REQUESTS = llm_requests(routes=ROUTES, tenants=TENANTS)
+# KNOWN BUG (policy/classifier.py, _MATH's "\d+\s*[\^*/]\s*\d+"): a run of digits takes
+# time quadratic in its length, 8k digits 1.3 s, the 64k that classify scans about 80 s.
+# Such requests are left out of the properties below until it is fixed, so that they
+# finish; remove this filter together with the xfail of test_long_digit_run_triages_fast.
+_LONG_DIGIT_RUN = re.compile(r"\d{1000}")
+
+
+def _no_long_digit_run(request: LLMRequest) -> bool:
+    return not any(_LONG_DIGIT_RUN.search(m.text) for m in request.messages)
+
+
+REQUESTS = llm_requests(routes=ROUTES, tenants=TENANTS).filter(_no_long_digit_run)
 
 # Large prompts make single examples slow and big; the health checks would call that a
 # strategy problem, but covering them is the point.
@@ -158,8 +172,9 @@ def test_old_event_bytes_decode() -> None:
 
 
 def _upstream_bytes(request: LLMRequest) -> bytes:
-    """The request as an upstream service would publish it: JSON of its own making."""
-    return orjson.dumps(request.model_dump(mode="json"))
+    """The request as an upstream service would publish it: JSON of its own making (the
+    standard library's, which unlike orjson writes integers of any size)."""
+    return json.dumps(request.model_dump(mode="json")).encode()
 
 
 def _check_triage(raw: bytes, request: LLMRequest, config: GatewayConfig) -> DispatchEvent | None:
@@ -198,6 +213,25 @@ def test_triage_routes_every_valid_request_into_an_event_that_decodes(
     _check_triage(request.to_bytes(), request, CONFIG)
 
 
+@pytest.mark.xfail(
+    strict=True, reason="policy/classifier.py: _MATH backtracks quadratically over digit runs"
+)
+def test_long_digit_run_triages_fast() -> None:
+    # A pasted table of numbers, a long id: 16k digits, far below any size limit. Linear
+    # scanning takes milliseconds; the second is room for a loaded machine.
+    raw = orjson.dumps(
+        {
+            "request_id": "r-digits",
+            "tenant": "acme",
+            "messages": [{"role": "user", "content": "7" * 16_000}],
+        }
+    )
+    started = time.perf_counter()
+    outcome = triage(raw, CONFIG, RecentIds(8))
+    assert isinstance(outcome, Routed)
+    assert time.perf_counter() - started < 1.0
+
+
 # --- 3. dispatch --------------------------------------------------------------------------
 
 
@@ -206,14 +240,14 @@ def adapters() -> Iterator[dict[str, ChatAdapter]]:
     """An adapter per configured provider, as the worker builds them; none sends anything."""
     http = httpx.AsyncClient()
     yield {
-        name: build_adapter(name, provider, http, credentials_for(provider, {}))
+        name: ADAPTERS[provider.format](name, provider, http, credentials_for(provider, {}))
         for name, provider in CONFIG.providers.items()
     }
     asyncio.run(http.aclose())
 
 
 def _provider_request(model_name: str, request: LLMRequest) -> ProviderRequest:
-    # As adapters.model_client.ModelClient.complete resolves a model.
+    # As streams.model_client.ModelClient.complete resolves a model.
     return ProviderRequest(
         upstream_model=CONFIG.models[model_name].upstream,
         messages=request.messages,
@@ -228,17 +262,17 @@ def _body(adapter: ChatAdapter, call: ProviderRequest) -> bytes:
     """The bytes ``adapter.complete`` would send: its payload builder, then JsonApi's encoder."""
     payload: dict[str, object]
     match adapter:
-        case OpenAICompatAdapter():
+        case OpenAIAdapter():
             payload = openai_payload(call, adapter.preset, provider=adapter.provider)
-        case AnthropicMessagesAdapter():
+        case AnthropicAdapter():
             payload = anthropic_payload(call)
         case GeminiAdapter():
             payload = gemini_payload(call, adapter.provider)
-        case BedrockConverseAdapter():
+        case BedrockAdapter():
             return bedrock_body(call)
-        case CohereChatAdapter():
+        case CohereAdapter():
             payload = cohere_payload(call, provider=adapter.provider)
-        case OllamaChatAdapter():
+        case OllamaAdapter():
             payload = ollama_payload(call, provider=adapter.provider)
         case _:
             raise AssertionError(f"no payload builder known for {type(adapter).__name__}")
@@ -255,8 +289,20 @@ def _send_or_refuse(adapter: ChatAdapter, call: ProviderRequest) -> bytes | None
         return None
 
 
+def _orjson_can_encode(request: LLMRequest) -> bool:
+    try:
+        orjson.dumps(request.model_dump(mode="json"))
+    except TypeError:
+        return False
+    return True
+
+
+# KNOWN BUG (adapters: payload builders and JsonApi encode with orjson): an integer beyond
+# 64 bits in tool arguments or a JSON schema passes the schema, then fails every adapter
+# with TypeError, not a ProviderError. Left out here until it is fixed; remove this filter
+# together with the xfail of test_tool_arguments_beyond_64_bits_are_sent_or_refused.
 @PROPERTY
-@given(request=REQUESTS)
+@given(request=REQUESTS.filter(_orjson_can_encode))
 def test_every_model_can_send_or_refuse_what_triage_dispatches(
     adapters: dict[str, ChatAdapter], request: LLMRequest
 ) -> None:
@@ -271,6 +317,34 @@ def test_every_model_can_send_or_refuse_what_triage_dispatches(
         body = _send_or_refuse(adapter, _provider_request(model_name, dispatch.request))
         if body is not None:
             assert orjson.loads(body)
+
+
+@pytest.mark.xfail(
+    strict=True, raises=TypeError, reason="adapters encode with orjson: 64-bit integers only"
+)
+def test_tool_arguments_beyond_64_bits_are_sent_or_refused(
+    adapters: dict[str, ChatAdapter],
+) -> None:
+    # A 128-bit id given as a JSON number, in an earlier tool call of the conversation.
+    raw = json.dumps(
+        {
+            "request_id": "r-bigint",
+            "tenant": "acme",
+            "messages": [
+                {"role": "user", "content": "look it up"},
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"id": "c1", "name": "lookup", "arguments": {"id": 2**100}}],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "found"},
+            ],
+        }
+    ).encode()
+    outcome = triage(raw, CONFIG, RecentIds(8))
+    assert isinstance(outcome, Routed)
+    for model_name in CONFIG.models:
+        adapter = adapters[CONFIG.models[model_name].provider]
+        _send_or_refuse(adapter, _provider_request(model_name, outcome.dispatch.request))
 
 
 # --- the shapes are really drawn ----------------------------------------------------------

@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from adapters.http_client import make_http_client
-from adapters.model_client import ModelClient
 from emulator.profile import EmulatorConfig, FaultProfile
 from emulator.server import RunningEmulator
 from schemas.base import Event, utcnow
@@ -27,6 +26,7 @@ from schemas.events import (
     UsageEvent,
 )
 from streams.dispatch import Dispatcher
+from streams.model_client import ModelClient
 from streams.outcome_ledger import OutcomeLedger
 from tests.emulated import StartEmulator, start_emulator  # noqa: F401
 from tests.streams.recording import RecordingPublisher, ready_ledger

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-from adapters.store import UsageStore, open_backend
+from devtools.store_outage import StoreOutage
 from schemas.config import UsageSinkConfig
 from schemas.events import UsageEvent, UsageOutcome
+from store import UsageStore, open_backend
 from streams.usage_sink import UsageBatcher, fold_started
-from tests.store_outage import StoreOutage
 
 
 def _usage(i: int) -> UsageEvent:

@@ -1,0 +1,1 @@
+"""AWS Bedrock's Converse wire format, SigV4-signed."""

@@ -1,0 +1,1 @@
+"""Cohere's Chat v2 wire format."""

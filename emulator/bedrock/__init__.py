@@ -1,0 +1,1 @@
+"""AWS Bedrock Converse as the emulator serves it."""

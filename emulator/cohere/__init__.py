@@ -1,0 +1,1 @@
+"""Cohere Chat v2 as the emulator serves it."""

@@ -1,0 +1,1 @@
+"""Google Gemini generateContent as the emulator serves it."""

@@ -1,0 +1,1 @@
+"""Ollama's native chat API as the emulator serves it."""

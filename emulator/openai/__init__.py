@@ -1,0 +1,1 @@
+"""OpenAI Chat Completions as the emulator serves it, with the Azure and Perplexity dialects."""
