@@ -51,6 +51,10 @@ def group_id(config: GatewayConfig, role: Role) -> str:
 
 
 def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> faust.App:
+    # faust makes a folder for table state even with the memory store: keep it out of the
+    # working directory (no table here keeps state on disk).
+    datadir = Path(tempfile.gettempdir()) / "routeyard-faust" / group_id(config, role)
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         group_id(config, role),
         broker=f"kafka://{bootstrap}",
@@ -68,9 +72,7 @@ def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> fau
         # A rebalance must not wait for in-flight provider calls; the windows hand
         # unfinished events over instead (streams/window.py).
         stream_wait_empty=False,
-        # faust makes a folder for table state even with the memory store: keep it out of
-        # the working directory (no table keeps state on disk here).
-        datadir=str(Path(tempfile.gettempdir()) / "routeyard-faust" / group_id(config, role)),
+        datadir=str(datadir),
         # The largest event any topic takes (schemas/config.py LimitsConfig): the clients'
         # defaults (1 MB, 1 MiB) would refuse or stall on requests the limit allows.
         producer_max_request_size=config.limits.largest_message_bytes,

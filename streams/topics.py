@@ -69,24 +69,34 @@ async def ensure_topics(
             if name not in existing
         ]
         if wanted:
-            _check_created(await admin.create_topics(wanted))
-        # Topics just created are checked too: another process may have created one first.
-        await _raise_message_limits(admin, sizes)
+            # A topic another process created first is checked like an existing one.
+            existing |= _check_created(await admin.create_topics(wanted))
+        # Topics we just created carry the right limit; describing them at once can fail
+        # while the new topic's metadata is still spreading (UnknownTopicOrPartition).
+        checked = {name: size for name, size in sizes.items() if name in existing}
+        if checked:
+            await _raise_message_limits(admin, checked)
     finally:
         await admin.close()
 
 
-def _check_created(response: Any) -> None:
+def _check_created(response: Any) -> set[str]:
+    """The topics that existed already; raises for any other failure."""
     # The admin client reports per-topic failures in the response instead of raising.
     failures = []
+    already: set[str] = set()
     for topic, code, *rest in response.topic_errors:
         # Another worker may have created it between our list and our create.
-        if code in (0, TopicAlreadyExistsError.errno):
+        if code == TopicAlreadyExistsError.errno:
+            already.add(topic)
+            continue
+        if code == 0:
             continue
         message = rest[0] if rest and rest[0] else for_code(code).__name__
         failures.append(f"{topic}: {message}")
     if failures:
         raise TopicCreationFailed("creating topics failed: " + "; ".join(failures))
+    return already
 
 
 def _manual_fix(topic: str, need: int) -> str:
