@@ -20,7 +20,7 @@ _CODE = re.compile(
 )
 _MATH = re.compile(
     r"\b(prove|proof|integral|derivative|equation|theorem|solve for|probability|matrix"
-    r"|eigen\w*|lemma|polynomial)\b|\\frac|\\sum|\d+\s*[\^*/]\s*\d+|[=<>]\s*-?\d",
+    r"|eigen\w*|lemma|polynomial)\b|\\frac|\\sum|(?<!\d)\d++\s*[\^*/]\s*\d|[=<>]\s*-?\d",
     re.IGNORECASE,
 )
 _REASONING = re.compile(
