@@ -17,6 +17,7 @@ import aiohttp
 import httpx
 import orjson
 
+from adapters import json_body
 from adapters.errors import (
     MalformedResponse,
     ProviderConnectionError,
@@ -102,7 +103,7 @@ class JsonApi:
             async with asyncio.timeout(timeout_s):
                 response = await self.client.post(
                     url,
-                    content=payload if isinstance(payload, bytes) else orjson.dumps(payload),
+                    content=payload if isinstance(payload, bytes) else json_body.dumps(payload),
                     headers=sent,
                     timeout=timeout_s,
                 )

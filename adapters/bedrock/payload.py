@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import orjson
-
+from adapters import json_body
 from adapters.base import ProviderRequest
 from adapters.generation_fields import generation_fields
 from schemas.chat import ChatMessage, ImagePart, TextPart
@@ -34,7 +33,7 @@ def converse_path(model_id: str) -> str:
 
 def build_body(request: ProviderRequest) -> bytes:
     """The serialized body: the bytes that are signed are the bytes that are sent."""
-    return orjson.dumps(build_payload(request))
+    return json_body.dumps(build_payload(request))
 
 
 def build_payload(request: ProviderRequest) -> dict[str, object]:
@@ -64,7 +63,7 @@ def build_payload(request: ProviderRequest) -> dict[str, object]:
                 "type": "json_schema",
                 "structure": {
                     "jsonSchema": {
-                        "schema": orjson.dumps(response_format.json_schema).decode(),
+                        "schema": json_body.dumps(response_format.json_schema).decode(),
                         "name": response_format.name,
                     }
                 },

@@ -9,8 +9,7 @@ to ``tool_plan``, where Cohere's own replies put it. Tool results are answered b
 
 from __future__ import annotations
 
-import orjson
-
+from adapters import json_body
 from adapters.base import ProviderRequest
 from adapters.errors import UnsupportedFeature
 from adapters.generation_fields import generation_fields
@@ -95,7 +94,10 @@ def _assistant(message: ChatMessage) -> dict[str, object]:
             {
                 "id": call.id,
                 "type": "function",
-                "function": {"name": call.name, "arguments": orjson.dumps(call.arguments).decode()},
+                "function": {
+                    "name": call.name,
+                    "arguments": json_body.dumps(call.arguments).decode(),
+                },
             }
             for call in message.tool_calls
         ],

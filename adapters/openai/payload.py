@@ -14,8 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-import orjson
-
+from adapters import json_body
 from adapters.base import ProviderRequest
 from adapters.errors import UnsupportedFeature
 from adapters.generation_fields import generation_fields
@@ -90,7 +89,7 @@ def _tool_call(call: ToolCall, preset: Preset) -> dict[str, object]:
     return {
         "id": _call_id(call.id, preset),
         "type": "function",
-        "function": {"name": call.name, "arguments": orjson.dumps(call.arguments).decode()},
+        "function": {"name": call.name, "arguments": json_body.dumps(call.arguments).decode()},
     }
 
 

@@ -59,8 +59,8 @@ T = TypeVar("T")
 DEFAULT: Any = object()
 """Drawn for a field to leave it out of the constructor call."""
 
-# A large prompt is a short unit repeated: far cheaper to draw than a long random text,
-# and the sizes reach past a model's context and past Kafka's default 1 MiB message.
+# A large prompt is a short unit repeated: far cheaper to draw than a long random text.
+# The sizes reach past a model's context and, as JSON, past the default request limit.
 LARGE_PROMPT_CHARS = (50_000, 1_200_000)
 
 
@@ -88,9 +88,12 @@ def _optional(strategy: st.SearchStrategy[T]) -> st.SearchStrategy[T | None]:
     return st.none() | strategy
 
 
-def _rarely(common: st.SearchStrategy[T], rare: st.SearchStrategy[T]) -> st.SearchStrategy[T]:
-    # one_of picks its branches about evenly; big values cost time, so draw them 1 in 8.
-    return st.integers(0, 7).flatmap(lambda i: rare if i == 0 else common)
+def _rarely(
+    common: st.SearchStrategy[T], rare: st.SearchStrategy[T], one_in: int
+) -> st.SearchStrategy[T]:
+    # one_of picks its branches about evenly; big values cost time, so they are drawn
+    # rarely. A request holds a few texts: 1 in 40 makes about one request in eight large.
+    return st.integers(1, one_in).flatmap(lambda i: rare if i == 1 else common)
 
 
 # --- plain values -------------------------------------------------------------------------
@@ -125,7 +128,7 @@ large_text = st.builds(
     st.text(min_size=1, max_size=12),
     st.integers(LARGE_PROMPT_CHARS[0], LARGE_PROMPT_CHARS[1]),
 )
-prompt_text = _rarely(small_text, large_text)
+prompt_text = _rarely(small_text, large_text, one_in=40)
 
 
 def _url(scheme: str, host: str, port: int | None, path: str, query: str, fragment: str) -> str:
@@ -155,6 +158,7 @@ http_urls = st.builds(
 _image_bytes = _rarely(
     st.binary(min_size=1, max_size=64),
     st.builds(lambda unit, n: unit * n, st.binary(min_size=1, max_size=16), st.integers(1, 60_000)),
+    one_in=8,
 )
 base64_data = _image_bytes.map(lambda raw: base64.b64encode(raw).decode("ascii"))
 
