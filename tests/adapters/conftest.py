@@ -86,3 +86,17 @@ def bedrock(http_client: httpx.AsyncClient) -> Callable[..., ChatAdapter]:
         return BedrockAdapter("bedrock-emu", config, http_client, Credentials(aws=keys))
 
     return make
+
+
+@pytest.fixture
+def adapter(
+    adapter_for: Callable[..., ChatAdapter], bedrock: Callable[..., ChatAdapter]
+) -> Callable[..., ChatAdapter]:
+    """The adapter for a format, with its credential or (``keyed=False``) without."""
+
+    def make(fmt: str, emulator: RunningEmulator, *, keyed: bool = True) -> ChatAdapter:
+        if fmt == "bedrock":
+            return bedrock(emulator.base_url) if keyed else bedrock(emulator.base_url, keys=None)
+        return adapter_for(fmt, emulator) if keyed else adapter_for(fmt, emulator, api_key=None)
+
+    return make

@@ -5,15 +5,13 @@ import time
 
 import pytest
 
-from adapters.base import ChatAdapter
 from adapters.errors import (
     AuthenticationFailed,
     ContextWindowExceeded,
     MalformedResponse,
     ProviderTimeout,
 )
-from emulator.server import RunningEmulator
-from tests.adapters.helpers import TIMEOUT_S, AdapterFor, Bedrock, Chat, Stats
+from tests.adapters.helpers import TIMEOUT_S, AdapterFor, Chat, Stats
 from tests.emulated import StartEmulator, faulty
 
 FORMATS = ["openai", "anthropic", "gemini", "cohere", "ollama", "bedrock"]
@@ -35,18 +33,6 @@ TOO_LONG = {
     "ollama": "prompt too long; exceeded max context length",
     "bedrock": "ValidationException: ",
 }
-
-
-@pytest.fixture
-def adapter(adapter_for: AdapterFor, bedrock: Bedrock) -> AdapterFor:
-    """The adapter for a format, with its credential or (``keyed=False``) without."""
-
-    def make(fmt: str, emulator: RunningEmulator, *, keyed: bool = True) -> ChatAdapter:
-        if fmt == "bedrock":
-            return bedrock(emulator.base_url) if keyed else bedrock(emulator.base_url, keys=None)
-        return adapter_for(fmt, emulator) if keyed else adapter_for(fmt, emulator, api_key=None)
-
-    return make
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -1,12 +1,9 @@
 from typing import Any
 
 import httpx
-import orjson
 import pytest
-from pydantic import HttpUrl
 
 from adapters.base import ChatAdapter, ProviderRequest
-from adapters.capabilities import check_supported
 from adapters.cohere.adapter import CohereAdapter
 from adapters.cohere.payload import build_payload
 from adapters.credentials import Credentials
@@ -23,180 +20,23 @@ from adapters.errors import (
     RateLimited,
     UnsupportedFeature,
 )
-from emulator.cohere.parse import IMAGE_TOKENS
-from emulator.generate import estimate_tokens, generate_reply
 from schemas.chat import (
     ChatMessage,
     GenerationParams,
     ImagePart,
     ResponseFormat,
-    TextPart,
     ToolCall,
 )
 from schemas.providers import CohereProvider
 from tests.adapters.helpers import (
     TIMEOUT_S,
-    AdapterFor,
     Chat,
     Handler,
     ask,
     json_reply,
     mock_client,
 )
-from tests.emulated import WEATHER, StartEmulator, faulty
-
-
-async def test_success_maps_content_billed_tokens_and_trace_id(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    request = chat("tell me about the weather in Lisbon today", system="be brief")
-    result = await adapter_for("cohere", emulator).complete(request, timeout_s=TIMEOUT_S)
-
-    expected = generate_reply(request.messages[-1].text, max_tokens=None, stop=[])
-    assert result.content == expected.text
-    assert result.finish_reason == "stop"
-    assert result.output_tokens == expected.output_tokens
-    # Billed units, not ``tokens`` (which the emulator pads with Cohere's template
-    # tokens), and the system prompt counted.
-    billed = estimate_tokens("be brief") + estimate_tokens(request.messages[-1].text)
-    assert result.input_tokens == billed
-    assert result.cached_input_tokens == 0
-    assert result.upstream_model == "model-a"
-    assert result.provider_request_id is not None
-    assert result.provider_request_id.startswith("req_")
-
-
-async def test_max_tokens_and_stop_sequences(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    adapter = adapter_for("cohere", emulator)
-    cut = await adapter.complete(chat(max_tokens=2), timeout_s=TIMEOUT_S)
-    assert (cut.finish_reason, cut.output_tokens) == ("length", 2)
-    stopped = await adapter.complete(
-        chat("tell me about the weather in Lisbon today", stop=["weather"]), timeout_s=TIMEOUT_S
-    )
-    assert (stopped.content, stopped.finish_reason) == ("tell me about the ", "stop")
-
-
-async def test_tool_call_round_trip(start_emulator: StartEmulator, adapter_for: AdapterFor) -> None:
-    emulator = await start_emulator()
-    adapter = adapter_for("cohere", emulator)
-    question = ChatMessage(role="user", content="what is the weather? use get_weather")
-    first = await adapter.complete(ask(question, tools=[WEATHER]), timeout_s=TIMEOUT_S)
-    assert first.finish_reason == "tool_calls"
-    assert [(c.name, c.arguments) for c in first.tool_calls] == [
-        ("get_weather", {"city": "example"})
-    ]
-    # The model's words beside the call come from tool_plan.
-    assert first.content == "I will call get_weather."
-
-    history = [
-        question,
-        ChatMessage(role="assistant", content=first.content, tool_calls=first.tool_calls),
-        ChatMessage(role="tool", tool_call_id=first.tool_calls[0].id, content='{"temp_c": 21}'),
-    ]
-    second = await adapter.complete(ask(*history, tools=[WEATHER]), timeout_s=TIMEOUT_S)
-    assert second.finish_reason == "stop"
-    assert second.tool_calls == []
-    assert second.content.startswith('{"temp_c":')
-
-
-async def test_required_tool_choice_forces_a_call(
-    start_emulator: StartEmulator, adapter_for: AdapterFor
-) -> None:
-    emulator = await start_emulator()
-    request = ask(
-        ChatMessage(role="user", content="hello"), tools=[WEATHER], tool_choice="required"
-    )
-    result = await adapter_for("cohere", emulator).complete(request, timeout_s=TIMEOUT_S)
-    assert result.tool_calls[0].name == "get_weather"
-
-
-async def test_json_schema_output(start_emulator: StartEmulator, adapter_for: AdapterFor) -> None:
-    emulator = await start_emulator()
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
-    request = ask(
-        ChatMessage(role="user", content="a number please"),
-        response_format=ResponseFormat(type="json_schema", json_schema=schema),
-    )
-    result = await adapter_for("cohere", emulator).complete(request, timeout_s=TIMEOUT_S)
-    assert orjson.loads(result.content) == {"n": 1}
-
-
-async def test_images_inline_and_by_url_reach_the_model(
-    start_emulator: StartEmulator, adapter_for: AdapterFor
-) -> None:
-    emulator = await start_emulator()
-    parts = [
-        TextPart(text="what is this"),
-        ImagePart(media_type="image/png", data="iVBORw0KGgo="),
-        ImagePart(media_type="image/jpeg", url=HttpUrl("https://example.org/a.jpg")),
-    ]
-    request = ask(ChatMessage(role="user", content=parts))
-    adapter = adapter_for("cohere", emulator)
-    check_supported(request, adapter.capabilities, adapter.provider)
-    result = await adapter.complete(request, timeout_s=TIMEOUT_S)
-    assert result.input_tokens == estimate_tokens("what is this") + 2 * IMAGE_TOKENS
-
-
-async def test_repeated_long_prompt_reports_cached_tokens(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    adapter = adapter_for("cohere", emulator)
-    request = chat("word " * 6000)
-    first = await adapter.complete(request, timeout_s=TIMEOUT_S)
-    second = await adapter.complete(request, timeout_s=TIMEOUT_S)
-    assert first.cached_input_tokens == 0
-    assert 0 < second.cached_input_tokens <= second.input_tokens
-    assert second.input_tokens == first.input_tokens
-    assert adapter.capabilities.reports_cached_tokens
-
-
-async def test_rate_limit_reads_retry_after(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(error_rates={429: 1.0}, retry_after_s=7))
-    with pytest.raises(RateLimited) as caught:
-        await adapter_for("cohere", emulator).complete(chat(), timeout_s=TIMEOUT_S)
-    assert caught.value.retry_after_s == 7.0
-    assert caught.value.status_code == 429
-    assert caught.value.provider_request_id is not None
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [
-        (500, ProviderUnavailable),
-        (502, ProviderUnavailable),
-        (503, ProviderUnavailable),
-        (529, ProviderUnavailable),
-        (504, ProviderTimeout),
-    ],
-)
-async def test_fault_statuses(
-    start_emulator: StartEmulator,
-    adapter_for: AdapterFor,
-    chat: Chat,
-    status: int,
-    expected: type[ProviderError],
-) -> None:
-    emulator = await start_emulator(faulty(error_rates={status: 1.0}))
-    with pytest.raises(expected) as caught:
-        await adapter_for("cohere", emulator).complete(chat(), timeout_s=TIMEOUT_S)
-    assert type(caught.value) is expected
-    assert caught.value.status_code == status
-    assert caught.value.retryable
-
-
-async def test_toxic_reply_is_content_filtered(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(content_filter_rate=1.0))
-    with pytest.raises(ContentFiltered):
-        await adapter_for("cohere", emulator).complete(chat(), timeout_s=TIMEOUT_S)
+from tests.emulated import WEATHER
 
 
 def test_payload_maps_every_field() -> None:

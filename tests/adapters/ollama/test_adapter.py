@@ -3,10 +3,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from pydantic import HttpUrl
 
 from adapters.base import ChatAdapter
-from adapters.capabilities import check_supported
 from adapters.credentials import Credentials
 from adapters.errors import (
     AuthenticationFailed,
@@ -14,18 +12,10 @@ from adapters.errors import (
     InvalidRequest,
     MalformedResponse,
     ProviderError,
-    ProviderTimeout,
     ProviderUnavailable,
-    RateLimited,
-    UnsupportedFeature,
 )
 from adapters.ollama.adapter import OllamaAdapter
 from adapters.ollama.payload import build_payload
-from adapters.ollama.reply import CALL_ID_PREFIX
-from adapters.vendor_reply import derived_call_id
-from emulator.generate import estimate_tokens, generate_reply
-from emulator.ollama.parse import IMAGE_TOKENS
-from emulator.ollama.wire import REFUSAL
 from schemas.chat import (
     ChatMessage,
     GenerationParams,
@@ -45,26 +35,7 @@ from tests.adapters.helpers import (
     json_reply,
     mock_client,
 )
-from tests.emulated import WEATHER, StartEmulator, faulty
-
-
-async def test_success_maps_content_tokens_and_model(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    request = chat("tell me about the weather in Lisbon today", system="be brief")
-    result = await adapter_for("ollama", emulator).complete(request, timeout_s=TIMEOUT_S)
-
-    expected = generate_reply(request.messages[-1].text, max_tokens=None, stop=[])
-    assert result.content == expected.text
-    assert result.finish_reason == "stop"
-    assert result.output_tokens == expected.output_tokens
-    assert result.input_tokens == estimate_tokens("be brief") + estimate_tokens(
-        request.messages[-1].text
-    )
-    assert result.upstream_model == "model-a"
-    # The emulator puts an id where a proxy would; Ollama itself sends none.
-    assert result.provider_request_id is not None
+from tests.emulated import WEATHER, StartEmulator
 
 
 async def test_no_key_is_fine_and_a_key_is_sent_as_bearer(
@@ -85,120 +56,6 @@ async def test_no_key_is_fine_and_a_key_is_sent_as_bearer(
     await mocked(capture, api_key="k").complete(chat(), timeout_s=TIMEOUT_S)
     assert "authorization" not in seen[0].headers
     assert seen[1].headers["authorization"] == "Bearer k"
-
-
-async def test_max_tokens_and_stop(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    adapter = adapter_for("ollama", emulator)
-    cut = await adapter.complete(chat(max_tokens=2), timeout_s=TIMEOUT_S)
-    assert (cut.finish_reason, cut.output_tokens) == ("length", 2)
-    stopped = await adapter.complete(
-        chat("tell me about the weather in Lisbon today", stop=["weather"]), timeout_s=TIMEOUT_S
-    )
-    assert (stopped.content, stopped.finish_reason) == ("tell me about the ", "stop")
-
-
-async def test_tool_call_round_trip(start_emulator: StartEmulator, adapter_for: AdapterFor) -> None:
-    emulator = await start_emulator()
-    adapter = adapter_for("ollama", emulator)
-    question = ChatMessage(role="user", content="what is the weather? use get_weather")
-    first = await adapter.complete(ask(question, tools=[WEATHER]), timeout_s=TIMEOUT_S)
-    assert first.finish_reason == "tool_calls"
-    [call] = first.tool_calls
-    assert (call.name, call.arguments) == ("get_weather", {"city": "example"})
-    assert call.id == derived_call_id(CALL_ID_PREFIX, 0, "get_weather", {"city": "example"})
-    assert call.id.startswith("call_")
-
-    history = [
-        question,
-        ChatMessage(role="assistant", content=first.content, tool_calls=first.tool_calls),
-        ChatMessage(role="tool", tool_call_id=call.id, content='{"temp_c": 21}'),
-    ]
-    second = await adapter.complete(ask(*history, tools=[WEATHER]), timeout_s=TIMEOUT_S)
-    assert second.finish_reason == "stop"
-    assert second.content.startswith('{"temp_c":')
-
-
-async def test_json_mode_and_schema(start_emulator: StartEmulator, adapter_for: AdapterFor) -> None:
-    emulator = await start_emulator()
-    adapter = adapter_for("ollama", emulator)
-    question = ChatMessage(role="user", content="a number please")
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
-    shaped = await adapter.complete(
-        ask(question, response_format=ResponseFormat(type="json_schema", json_schema=schema)),
-        timeout_s=TIMEOUT_S,
-    )
-    assert orjson.loads(shaped.content) == {"n": 1}
-    free = await adapter.complete(
-        ask(question, response_format=ResponseFormat(type="json_object")), timeout_s=TIMEOUT_S
-    )
-    assert set(orjson.loads(free.content)) == {"answer"}
-
-
-async def test_base64_images_reach_the_model(
-    start_emulator: StartEmulator, adapter_for: AdapterFor
-) -> None:
-    emulator = await start_emulator()
-    parts = [TextPart(text="what is this"), ImagePart(media_type="image/png", data=PNG)]
-    request = ask(ChatMessage(role="user", content=parts))
-    result = await adapter_for("ollama", emulator).complete(request, timeout_s=TIMEOUT_S)
-    assert result.input_tokens == estimate_tokens("what is this") + IMAGE_TOKENS
-
-
-async def test_capabilities_refuse_what_ollama_cannot_carry(http_client: httpx.AsyncClient) -> None:
-    config = OllamaProvider(format="ollama", base_url="http://x")
-    adapter = OllamaAdapter("ollama", config, http_client, Credentials())
-    by_url = ImagePart(media_type="image/png", url=HttpUrl("https://example.org/a.png"))
-    with pytest.raises(UnsupportedFeature, match="image_urls"):
-        check_supported(
-            ask(ChatMessage(role="user", content=[by_url])),
-            adapter.capabilities,
-            adapter.provider,
-        )
-    with pytest.raises(UnsupportedFeature, match="tool_choice_required"):
-        check_supported(
-            ask(ChatMessage(role="user", content="x"), tools=[WEATHER], tool_choice="required"),
-            adapter.capabilities,
-            adapter.provider,
-        )
-    assert not adapter.capabilities.reports_cached_tokens
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [
-        (429, RateLimited),
-        (500, ProviderUnavailable),
-        (502, ProviderUnavailable),
-        (503, ProviderUnavailable),
-        (529, ProviderUnavailable),
-        (504, ProviderTimeout),
-    ],
-)
-async def test_fault_statuses(
-    start_emulator: StartEmulator,
-    adapter_for: AdapterFor,
-    chat: Chat,
-    status: int,
-    expected: type[ProviderError],
-) -> None:
-    emulator = await start_emulator(faulty(error_rates={status: 1.0}, retry_after_s=2))
-    with pytest.raises(expected) as caught:
-        await adapter_for("ollama", emulator).complete(chat(), timeout_s=TIMEOUT_S)
-    assert type(caught.value) is expected
-    assert caught.value.status_code == status
-    assert caught.value.retry_after_s == (2.0 if status == 429 else None)
-
-
-async def test_filter_fault_is_a_plain_refusal(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    # Ollama has no safety filter, so nothing marks the refusal as filtered.
-    emulator = await start_emulator(faulty(content_filter_rate=1.0))
-    result = await adapter_for("ollama", emulator).complete(chat(), timeout_s=TIMEOUT_S)
-    assert (result.content, result.finish_reason) == (REFUSAL, "stop")
 
 
 def test_payload_maps_every_field() -> None:

@@ -6,7 +6,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from pydantic import HttpUrl
 
 from adapters.base import ChatAdapter, ProviderRequest
 from adapters.credentials import Credentials
@@ -25,9 +24,7 @@ from adapters.errors import (
 from adapters.openai.adapter import OpenAIAdapter
 from adapters.openai.errors import parse_duration_s
 from adapters.openai.payload import build_payload
-from emulator.generate import estimate_tokens, generate_reply
-from emulator.openai.parse import IMAGE_TOKENS
-from schemas.chat import ChatMessage, ImagePart, ResponseFormat, TextPart, ToolCall, ToolSpec
+from schemas.chat import ChatMessage, ResponseFormat, ToolCall, ToolSpec
 from schemas.providers import OpenAIPreset, OpenAIProvider
 from tests.adapters.helpers import (
     TIMEOUT_S,
@@ -37,81 +34,7 @@ from tests.adapters.helpers import (
     json_reply,
     mock_client,
 )
-from tests.emulated import StartEmulator, faulty
-
-
-async def test_success_maps_content_tokens_and_ids(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    request = chat("tell me about the weather in Lisbon today", system="be brief")
-    result = await adapter_for("openai", emulator).complete(request, timeout_s=TIMEOUT_S)
-
-    expected = generate_reply(request.messages[-1].text, max_tokens=None, stop=[])
-    assert result.content == expected.text
-    assert result.finish_reason == "stop"
-    assert result.output_tokens == expected.output_tokens == estimate_tokens(result.content)
-    assert result.input_tokens == estimate_tokens("be brief") + estimate_tokens(
-        request.messages[-1].text
-    )
-    assert result.upstream_model == "model-a"
-    assert result.provider_request_id is not None
-    assert result.provider_request_id.startswith("req_")
-
-
-async def test_max_tokens_truncates_with_length(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    result = await adapter_for("openai", emulator).complete(chat(max_tokens=3), timeout_s=TIMEOUT_S)
-    assert result.finish_reason == "length"
-    assert result.output_tokens == 3
-
-
-async def test_stop_sequence_cuts_the_answer(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    result = await adapter_for("openai", emulator).complete(
-        chat("tell me about the weather in Lisbon today", stop=["weather"]), timeout_s=TIMEOUT_S
-    )
-    assert result.content == "tell me about the "
-    assert result.finish_reason == "stop"
-
-
-async def test_rate_limit_carries_retry_after(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(error_rates={429: 1.0}, retry_after_s=2.5))
-    with pytest.raises(RateLimited) as caught:
-        await adapter_for("openai", emulator).complete(chat(), timeout_s=TIMEOUT_S)
-    error = caught.value
-    # retry-after-ms is the precise one; Retry-After alone would round up to 3.
-    assert error.retry_after_s == 2.5
-    assert error.status_code == 429
-    assert error.retryable
-    assert error.provider == "openai-emu"
-    assert error.provider_request_id is not None
-
-
-@pytest.mark.parametrize("status", [500, 502, 503, 529])
-async def test_server_errors_are_unavailable(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat, status: int
-) -> None:
-    emulator = await start_emulator(faulty(error_rates={status: 1.0}))
-    with pytest.raises(ProviderUnavailable) as caught:
-        await adapter_for("openai", emulator).complete(chat(), timeout_s=TIMEOUT_S)
-    assert type(caught.value) is ProviderUnavailable
-    assert caught.value.status_code == status
-
-
-async def test_filtered_output_is_content_filtered(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator(faulty(content_filter_rate=1.0))
-    with pytest.raises(ContentFiltered) as caught:
-        await adapter_for("openai", emulator).complete(chat(), timeout_s=TIMEOUT_S)
-    assert caught.value.provider_request_id is not None
+from tests.emulated import StartEmulator
 
 
 @pytest.fixture
@@ -229,7 +152,6 @@ WEATHER = ToolSpec(
         "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 2}},
     },
 )
-PIXEL = "iVBORw0KGgo="
 
 
 def with_parts(request: ProviderRequest, **changes: Any) -> ProviderRequest:
@@ -261,22 +183,10 @@ async def test_tool_call_then_tool_result(
     assert second.content
 
 
-async def test_required_tool_choice_forces_a_call(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    request = with_parts(chat("no tool named here"), tools=[WEATHER], tool_choice="required")
-    result = await adapter_for("openai", emulator).complete(request, timeout_s=TIMEOUT_S)
-    assert [c.name for c in result.tool_calls] == ["get_weather"]
-    none = with_parts(request, tool_choice="none", messages=chat("use get_weather").messages)
-    result = await adapter_for("openai", emulator).complete(none, timeout_s=TIMEOUT_S)
-    assert result.tool_calls == []
-
-
 @pytest.mark.parametrize(
     ("fmt", "expected"),
     [
-        (ResponseFormat(type="json_object"), {"answer"}),
+        # json_object: tests/adapters/test_contract.py::test_json_object_output.
         (ResponseFormat(type="json_schema", json_schema=WEATHER.parameters), {"city", "days"}),
     ],
 )
@@ -292,20 +202,6 @@ async def test_json_output(
     result = await adapter_for("openai", emulator).complete(request, timeout_s=TIMEOUT_S)
     assert set(orjson.loads(result.content)) == expected
     assert result.finish_reason == "stop"
-
-
-async def test_images_are_sent_and_counted(
-    start_emulator: StartEmulator, adapter_for: AdapterFor, chat: Chat
-) -> None:
-    emulator = await start_emulator()
-    parts = [
-        TextPart(text="what is in these pictures"),
-        ImagePart(media_type="image/png", data=PIXEL),
-        ImagePart(media_type="image/jpeg", url=HttpUrl("https://example.org/cat.jpg")),
-    ]
-    request = with_parts(chat(), messages=[ChatMessage(role="user", content=parts)])
-    result = await adapter_for("openai", emulator).complete(request, timeout_s=TIMEOUT_S)
-    assert result.input_tokens == estimate_tokens("what is in these pictures") + 2 * IMAGE_TOKENS
 
 
 async def test_repeated_long_prompt_reports_cached_tokens(
