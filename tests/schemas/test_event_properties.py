@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import HttpUrl
 
+from adapters import json_body
 from adapters.anthropic.adapter import AnthropicAdapter
 from adapters.anthropic.payload import build_payload as anthropic_payload
 from adapters.base import ChatAdapter, ProviderRequest
@@ -270,7 +271,7 @@ def _body(adapter: ChatAdapter, call: ProviderRequest) -> bytes:
             payload = ollama_payload(call, provider=adapter.provider)
         case _:
             raise AssertionError(f"no payload builder known for {type(adapter).__name__}")
-    return orjson.dumps(payload)
+    return json_body.dumps(payload)
 
 
 def _send_or_refuse(adapter: ChatAdapter, call: ProviderRequest) -> bytes | None:
