@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: install jars setup test test-unit demo chaos lint kafka-start kafka-stop clean
+.PHONY: install jars setup test test-unit demo chaos bench lint kafka-start kafka-stop clean
 
 # The venv with the package (editable) and its dev dependencies.
 install: $(VENV)/.installed
@@ -36,6 +36,10 @@ demo: install jars
 # it is broken. Arguments through ARGS, e.g. make chaos ARGS="--requests 2000 --rate 100".
 chaos: install jars
 	$(PY) -m devtools chaos $(ARGS)
+
+# Throughput, CPU per request and added latency of one worker; ARGS="N LATENCY_MS RATE".
+bench: install jars
+	PYTHONPATH=. $(PY) benchmarks/pipeline_throughput.py $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
