@@ -120,6 +120,7 @@ def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> fau
             max_unacked=config.delivery.max_unacked,
             on_poison=on_poison,
             handler_tries=config.delivery.handler_tries,
+            acks_paused=lambda: bool(app.rebalancing),
         )
         windows.append(w)
         return w

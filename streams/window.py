@@ -20,7 +20,8 @@ faust-streaming's ``concurrency>1`` can commit offsets past unfinished events
   a rebalance, so unacknowledged events are delivered again. Their running tasks are kept
   aside and adopted by the redelivered event with the same offset (no work is redone);
   tasks of partitions that moved to another worker are cancelled, so a rebalance never
-  waits on a hung call (the app runs with ``stream_wait_empty=False``).
+  waits on a hung call (the app runs with ``stream_wait_empty=False``). No ack is given
+  while a rebalance is under way (``acks_paused``).
 """
 
 from __future__ import annotations
@@ -65,10 +66,12 @@ class Window:
         on_poison: PoisonHandler,
         handler_tries: int = 3,
         retry_backoff_s: float = 0.2,
+        acks_paused: Callable[[], bool] = lambda: False,
     ) -> None:
         if handler_tries < 1:
             raise ValueError("handler_tries must be at least 1")
         self._handle = handle
+        self._acks_paused = acks_paused
         self._on_poison = on_poison
         self._tries = handler_tries
         self._backoff_s = retry_backoff_s
@@ -196,6 +199,14 @@ class Window:
     async def _ack_ready(self) -> None:
         while True:
             tp = await self._ready.get()
+            if self._acks_paused():
+                # A rebalance has begun: faust already forgot the partitions' acked offsets,
+                # and these events will be delivered again; an ack now could let it commit
+                # past an earlier offset once the partition is back. Look again shortly:
+                # events delivered after the revocation are acked once it is over.
+                await asyncio.sleep(0.1)
+                self._ready.put_nowait(tp)
+                continue
             events = self._pending.get(tp)
             while events:
                 event, key = events[0]

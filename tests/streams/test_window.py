@@ -232,3 +232,28 @@ async def test_after_a_rebalance_redelivered_events_adopt_their_running_work() -
     finally:
         task.cancel()
     assert runs == [b"a", b"b"]  # nothing ran twice
+
+
+async def test_no_ack_while_a_rebalance_is_under_way_and_acks_resume_after() -> None:
+    stream = _Stream()
+    rebalancing = True
+
+    async def handle(raw: bytes) -> None:
+        return None
+
+    window = Window(
+        cast(Any, handle),
+        max_in_flight=4,
+        max_unacked=10,
+        on_poison=cast(Any, None),
+        acks_paused=lambda: rebalancing,
+    )
+    stream.push(b"a")
+    task = asyncio.create_task(window.run(cast(Any, stream)))
+    try:
+        await asyncio.sleep(0.3)  # the handler is long done; the ack must still wait
+        assert stream.acked == []
+        rebalancing = False
+        await _until(lambda: stream.acked == [(0, 0)], task, "the ack after the rebalance")
+    finally:
+        task.cancel()
