@@ -85,6 +85,8 @@ class Window:
         self._ready: asyncio.Queue[_TP] = asyncio.Queue()
         self._fatal: asyncio.Future[None] | None = None
         self._stream: Any = None
+        # Bumped at each revocation; events fed before it are not ours to ack any more.
+        self._generation = 0
         self.poisoned = 0
 
     # -- the agent's side ------------------------------------------------------------
@@ -110,6 +112,7 @@ class Window:
 
     def on_revoked(self) -> None:
         """A rebalance began: unacknowledged events will be delivered again."""
+        self._generation += 1
         for events in self._pending.values():
             for _ in events:
                 self._unacked.release()
@@ -143,10 +146,21 @@ class Window:
             if key in self._tasks:
                 # Delivered twice without a rebalance between: the first copy is acked.
                 continue
+            generation = self._generation
             await self._unacked.acquire()
+            if generation != self._generation:
+                self._unacked.release()  # redelivered after the rebalance: see below
+                continue
             task = self._orphans.pop(key, None)
             if task is None:
                 await self._running.acquire()
+                if generation != self._generation:
+                    # A rebalance came while this event waited for a slot: it will be
+                    # delivered again, and acking this copy out of order could let faust
+                    # commit past the redelivered ones.
+                    self._running.release()
+                    self._unacked.release()
+                    continue
                 value = event.value
                 raw = value if isinstance(value, bytes) else bytes(value or b"")
                 task = asyncio.create_task(self._process(raw, Source(*key)))

@@ -257,3 +257,31 @@ async def test_no_ack_while_a_rebalance_is_under_way_and_acks_resume_after() -> 
         await _until(lambda: stream.acked == [(0, 0)], task, "the ack after the rebalance")
     finally:
         task.cancel()
+
+
+async def test_an_event_that_waited_through_a_rebalance_is_left_to_its_redelivery() -> None:
+    stream = _Stream()
+    release = asyncio.Event()
+    runs: list[bytes] = []
+
+    async def handle(raw: bytes) -> None:
+        runs.append(raw)
+        if raw == b"slow":
+            await release.wait()
+
+    window = _window(handle, [], max_in_flight=1)
+    stream.push(b"slow")  # holds the only slot
+    stream.push(b"next")  # waits for the slot, then a rebalance comes
+    task = asyncio.create_task(window.run(cast(Any, stream)))
+    try:
+        await _until(lambda: runs == [b"slow"], task, "the slow one running")
+        await asyncio.sleep(0.02)
+        window.on_revoked()
+        window.on_assigned([("t", 0)])
+        release.set()
+        stream.push(b"slow", offset=0)  # faust redelivers from the commit
+        stream.push(b"next", offset=1)
+        await _until(lambda: stream.acked == [(0, 0), (0, 1)], task, "both acked once")
+    finally:
+        task.cancel()
+    assert runs == [b"slow", b"next"]  # the adopted slow one did not run again
