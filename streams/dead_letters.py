@@ -46,7 +46,7 @@ def schema_invalid(
     return unreadable(stage, raw, "schema_invalid", f"{what} fails the schema: {describe(exc)}")
 
 
-def _identity(raw: bytes) -> tuple[str | None, str | None]:
+def identity(raw: bytes) -> tuple[str | None, str | None]:
     """request_id and tenant of an event, if its JSON has them at the top or in ``request``."""
     try:
         data = orjson.loads(raw)
@@ -68,7 +68,7 @@ def internal_error(
     stage: DeadLetterStage, raw: bytes, source: Source, exc: Exception
 ) -> DeadLetter:
     """The dead letter of an event whose handler kept failing: a bug, not bad input."""
-    request_id, tenant = _identity(raw)
+    request_id, tenant = identity(raw)
     return DeadLetter(
         request_id=request_id,
         tenant=tenant,

@@ -19,7 +19,7 @@ from policy.router import RoutingError, choose_route
 from schemas.base import utcnow
 from schemas.config import GatewayConfig, RetryPolicyConfig
 from schemas.events import DeadLetter, DeadLetterReason, DispatchEvent, LLMRequest, UsageEvent
-from streams.dead_letters import describe, unreadable
+from streams.dead_letters import describe, identity, unreadable
 from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
 
@@ -69,17 +69,7 @@ TriageOutcome = Routed | Rejected | Duplicate
 
 def _reject_unparsed(raw: bytes, reason: DeadLetterReason, detail: str) -> Rejected:
     # Pick up what identity we can so the upstream can still match the dead letter.
-    request_id = tenant = None
-    try:
-        data = orjson.loads(raw)
-        if isinstance(data, dict):
-            rid, ten = data.get("request_id"), data.get("tenant")
-            # Within the schema's lengths: an oversize identity would make the dead letter
-            # itself too large for the dead-letter topic.
-            request_id = rid if isinstance(rid, str) and 0 < len(rid) <= 128 else None
-            tenant = ten if isinstance(ten, str) and 0 < len(ten) <= 64 else None
-    except orjson.JSONDecodeError:
-        pass
+    request_id, tenant = identity(raw)
     letter = unreadable("triage", raw, reason, detail, request_id=request_id, tenant=tenant)
     return Rejected(letter, None)
 
