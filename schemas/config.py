@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.budgets import AdmissionConfig, BudgetConfig
 from schemas.events import MAX_DEADLINE_S, TaskType, Tier
 from schemas.providers import ProviderConfig
 
@@ -77,6 +78,9 @@ class TopicsConfig(_Config):
     retry: str = "llm.retry"
     dlq: str = "llm.dlq"
     usage: str = "llm.usage"
+    admission: str = "llm.admission"
+    admission_state: str = "llm.admission-state"
+    alerts: str = "llm.alerts"
     partitions: int = Field(default=4, ge=1)
 
 
@@ -183,6 +187,7 @@ class GatewayConfig(_Config):
     store: StoreConfig = StoreConfig()
     limits: LimitsConfig = LimitsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    admission: AdmissionConfig = AdmissionConfig()
     dedup_window: int = Field(
         default=100_000, ge=0, description="request_ids remembered by triage per worker"
     )
@@ -214,7 +219,35 @@ class GatewayConfig(_Config):
                     f"routes[{i}].retry.deadline_s: {route.retry.deadline_s:g} is longer than"
                     f" delivery.dedup_horizon_s ({self.delivery.dedup_horizon_s:g})"
                 )
+        self._admission_references_resolve()
         return self
+
+    def _admission_references_resolve(self) -> None:
+        policies = [("admission.default", self.admission.default)] + [
+            (f"admission.tenants.{name}", policy) for name, policy in self.admission.tenants.items()
+        ]
+        routes = {r.name for r in self.routes}
+        for where, policy in policies:
+            if policy is None:
+                continue
+            for i, budget in enumerate(policy.budgets):
+                self._budget_references_resolve(f"{where}.budgets[{i}]", budget, routes)
+
+    def _budget_references_resolve(
+        self, where: str, budget: BudgetConfig, routes: set[str]
+    ) -> None:
+        target = budget.downgrade_to
+        checks = [
+            ("route", budget.route, routes, "route"),
+            ("model", budget.model, self.models, "model"),
+            ("downgrade_to.route", target.route if target else None, routes, "route"),
+            ("downgrade_to.model", target.model if target else None, self.models, "model"),
+        ]
+        for field, name, known, what in checks:
+            if name is not None and name not in known:
+                raise ValueError(
+                    f"{where}.{field}: unknown {what} {name!r} (known: {', '.join(sorted(known))})"
+                )
 
     def route(self, name: str) -> RouteConfig | None:
         return next((r for r in self.routes if r.name == name), None)

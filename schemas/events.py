@@ -7,7 +7,8 @@
 ``llm.dlq``       -> :class:`DeadLetter`
 ``llm.usage``     -> :class:`UsageEvent` (one per provider attempt or rejection)
 
-Every event carries ``schema_version`` and is keyed by ``request_id`` on its topic.
+Every event carries ``schema_version`` and is keyed by ``request_id`` on its topic. The
+admission topics (keyed by tenant) are in :mod:`schemas.admission`.
 """
 
 from __future__ import annotations
@@ -106,6 +107,17 @@ class AttemptRecord(_Part):
     ended_at: datetime
 
 
+class AdmissionMark(_Part):
+    """What admission did to a request: set on every request admission let through."""
+
+    reserved_usd: Decimal = Field(ge=0, description="the estimate reserved against budgets")
+    downgraded: bool = False
+    downgrade_reason: str | None = None
+    original_route: str | None = Field(
+        default=None, description="the route triage chose, when a downgrade replaced it"
+    )
+
+
 class DispatchEvent(Event):
     """A route plan and the attempt to make now: ``candidates[candidate_index]``."""
 
@@ -126,6 +138,7 @@ class DispatchEvent(Event):
     history: list[AttemptRecord] = Field(
         default_factory=list, description="every failed attempt so far, oldest first"
     )
+    admission: AdmissionMark | None = None
 
     @property
     def model(self) -> str:
@@ -146,7 +159,11 @@ class RetryEvent(Event):
     request_id: str = RequestId
     dispatch: DispatchEvent
     due_at: datetime
-    last_error: ErrorInfo
+    last_error: ErrorInfo | None = None
+    release_to: Literal["dispatch", "admission"] = Field(
+        default="dispatch",
+        description="dispatch: a retry; admission: a request delayed by its rate limit",
+    )
 
 
 class TokenUsage(_Part):
@@ -172,6 +189,8 @@ class LLMResponse(Event):
     attempts: int = Field(ge=1)
     latency_ms: float = Field(ge=0, description="from first sight at triage to the answer")
     provider_request_id: str | None = None
+    downgraded: bool = Field(default=False, description="a soft budget sent it to a cheaper model")
+    downgrade_reason: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -185,11 +204,26 @@ DeadLetterReason = Literal[
     "retry_after_too_long",
     "deadline_exceeded",
     "request_too_large",
+    "budget_exceeded",
+    "rate_limited",
     "internal_error",
 ]
 
 
-DeadLetterStage = Literal["triage", "dispatch", "retry", "usage_sink"]
+DeadLetterStage = Literal["triage", "admission", "dispatch", "retry", "usage_sink"]
+
+
+class LimitInfo(_Part):
+    """The figures behind a ``budget_exceeded`` or ``rate_limited`` dead letter."""
+
+    kind: Literal["budget", "requests_per_minute", "tokens_per_minute"]
+    budget: str | None = Field(default=None, description="the budget's id, e.g. day:route=x")
+    period: str | None = Field(default=None, description="e.g. 2026-12-02 or 2026-12")
+    limit: Decimal
+    spent_usd: Decimal | None = None
+    reserved_usd: Decimal | None = None
+    estimate: Decimal | None = Field(default=None, description="USD or tokens this request")
+    retry_after_s: float | None = None
 
 
 class EventSource(_Part):
@@ -218,6 +252,7 @@ class DeadLetter(Event):
     source: EventSource | None = Field(
         default=None, description="where the input event sat, for internal errors"
     )
+    limit: LimitInfo | None = Field(default=None, description="for budget and rate limits")
     created_at: datetime = Field(default_factory=utcnow)
 
 

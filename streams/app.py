@@ -1,6 +1,6 @@
 """The faust app: topics as raw bytes, and the agents of one process role wired up.
 
-Roles: ``gateway`` runs triage, dispatch and retry (any number of processes, one consumer
+Roles: ``gateway`` runs triage, admission, dispatch and retry (any number of processes, one consumer
 group); ``analytics`` runs the usage sink, which owns the embedded store (one process,
 its own consumer group ``<app_id>-analytics``); ``all`` runs everything in one process.
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -20,15 +21,18 @@ import faust
 import mode
 
 from adapters.http_client import make_http_client
+from schemas.admission import TenantSnapshot
 from schemas.config import GatewayConfig
 from schemas.events import DeadLetterStage
 from store import UsageStore, open_backend
+from streams.admission import AdmissionStage, is_admit
 from streams.dead_letters import internal_error
 from streams.dispatch import Dispatcher
 from streams.model_client import ModelClient
 from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
 from streams.retry import RetryHolder
+from streams.tenant_state import TenantStates
 from streams.topics import topic_names
 from streams.triage import TriageStage
 from streams.usage_sink import UsageBatcher, UsageSink
@@ -39,6 +43,9 @@ log = logging.getLogger(__name__)
 Role = Literal["gateway", "analytics", "all"]
 
 _TRIAGE_IN_FLIGHT = 1000
+# Admission decides in microseconds; its handlers mostly wait for the snapshot that
+# covers them, so many in flight keep one partition's events flowing between snapshots.
+_ADMISSION_IN_FLIGHT = 5000
 # A failure that is not about one event (e.g. the dead letter itself cannot be written)
 # stops the worker (exit 1) instead of restarting the agent in place: a restarted agent
 # would go on past the unacknowledged events. A new worker replays from the last commit.
@@ -88,24 +95,39 @@ def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> fau
     publisher = Publisher(topics)
     windows: list[Window] = []
 
+    # The admission topic and the tenant states that follow its partitions.
+    admission_partitions: list[tuple[str, TenantStates]] = []
+
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         for window in windows:
             window.on_revoked()
+        for _, states in admission_partitions:
+            states.on_revoked()
 
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         owned = [(tp.topic, tp.partition) for tp in assigned]
         for window in windows:
             window.on_assigned(owned)
+        for topic, states in admission_partitions:
+            states.on_assigned(p for t, p in owned if t == topic)
 
     # mode's Signal types want a keyword-only ``signal`` parameter these do not need.
     app.on_partitions_revoked.connect(cast(Any, _revoked))
     app.on_partitions_assigned.connect(cast(Any, _assigned))
 
     def window(
-        stage: DeadLetterStage, handle: Handler, max_in_flight: int, ledger: OutcomeLedger | None
+        stage: DeadLetterStage,
+        handle: Handler,
+        max_in_flight: int,
+        ledger: OutcomeLedger | None,
+        ends_request: Callable[[bytes], bool] = lambda raw: True,
     ) -> Window:
         async def on_poison(raw: bytes, source: Source, exc: Exception) -> None:
             letter = internal_error(stage, raw, source, exc)
+            if not ends_request(raw):
+                # Not about the request's outcome (a spend): a dead letter keyed by its
+                # request_id would end a request that is still being answered.
+                letter = letter.model_copy(update={"request_id": None})
             key = letter.request_id
             send = publisher.send(names.dlq, letter, key)
             if key is not None and ledger is not None:
@@ -145,19 +167,44 @@ def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> fau
         @app.agent(topics[names.requests], name="triage", supervisor_strategy=_CRASH)
         async def triage_agent(stream: faust.StreamT[bytes]) -> None:
             stage = TriageStage(config, publisher, ledger)
-            await window("triage", stage.handle, _TRIAGE_IN_FLIGHT, ledger).run(stream)
+            handle = _without_source(stage.handle)
+            await window("triage", handle, _TRIAGE_IN_FLIGHT, ledger).run(stream)
 
         @app.agent(topics[names.dispatch], name="dispatch", supervisor_strategy=_CRASH)
         async def dispatch_agent(stream: faust.StreamT[bytes]) -> None:
             async with make_http_client() as http:
                 dispatcher = Dispatcher(config, ModelClient(config, http), publisher, ledger)
-                w = window("dispatch", dispatcher.handle, config.dispatch.max_in_flight, ledger)
+                handle = _without_source(dispatcher.handle)
+                w = window("dispatch", handle, config.dispatch.max_in_flight, ledger)
                 await w.run(stream)
 
         @app.agent(topics[names.retry], name="retry", supervisor_strategy=_CRASH)
         async def retry_agent(stream: faust.StreamT[bytes]) -> None:
             holder = RetryHolder(names, publisher, ledger)
-            await window("retry", holder.handle, config.retry.max_held, ledger).run(stream)
+            handle = _without_source(holder.handle)
+            await window("retry", handle, config.retry.max_held, ledger).run(stream)
+
+        async def send_snapshot(partition: int, tenant: str, snap: TenantSnapshot) -> None:
+            await publisher.send(names.admission_state, snap, tenant, partition)
+
+        states = TenantStates(
+            bootstrap,
+            names.admission_state,
+            send_snapshot,
+            config.admission.snapshot_interval_ms / 1000,
+        )
+        admission_partitions.append((names.admission, states))
+
+        @app.agent(topics[names.admission], name="admission", supervisor_strategy=_CRASH)
+        async def admission_agent(stream: faust.StreamT[bytes]) -> None:
+            stage = AdmissionStage(config, publisher, ledger, states)
+            writer = asyncio.create_task(states.run())
+            try:
+                w = window("admission", stage.handle, _ADMISSION_IN_FLIGHT, ledger, is_admit)
+                await w.run(stream)
+            finally:
+                writer.cancel()
+                await states.stop()
 
     if role in ("analytics", "all"):
 
@@ -171,10 +218,19 @@ def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> fau
             try:
                 sink = UsageSink(names, batcher, publisher)
                 size = config.usage_sink.batch_size * 2
-                await window("usage_sink", sink.handle, size, None).run(stream)
+                await window("usage_sink", _without_source(sink.handle), size, None).run(stream)
             finally:
                 flusher.cancel()
                 await batcher.drain()
                 batcher.close()
 
     return app
+
+
+def _without_source(handle: Callable[[bytes], Coroutine[Any, Any, None]]) -> Handler:
+    """A window handler for a stage that does not need to know where its event sat."""
+
+    async def handler(raw: bytes, source: Source) -> None:
+        await handle(raw)
+
+    return handler

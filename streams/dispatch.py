@@ -20,12 +20,14 @@ import random
 import time
 from collections import OrderedDict
 from datetime import datetime, timedelta
+from decimal import Decimal
 from uuid import uuid4
 
 from pydantic import ValidationError
 
 from adapters.errors import ProviderError
 from policy.retry import GiveUp, decide, expired
+from schemas.admission import SpendEvent
 from schemas.base import utcnow
 from schemas.config import GatewayConfig, RetryPolicyConfig
 from schemas.events import (
@@ -133,12 +135,12 @@ class Dispatcher:
                 attempts=ev.attempt - 1,
                 history=ev.history,
             )
-            await self._settle(ev.request_id, (self.topics.dlq, letter))
+            await self._settle(ev, (self.topics.dlq, letter))
             return
         gone = expired(ev, self._policy(ev.route), utcnow())
         if gone is not None:
             letter = self._dead_letter(ev, gone, None)
-            await self._settle(ev.request_id, (self.topics.dlq, letter))
+            await self._settle(ev, (self.topics.dlq, letter))
             return
         if not self.started.first_start(ev.request_id, ev.attempt):
             self.dropped_forks += 1
@@ -153,12 +155,33 @@ class Dispatcher:
             raise
 
     async def _settle(
-        self, request_id: str, outcome: tuple[str, DeadLetter | LLMResponse], *usage: UsageEvent
+        self,
+        ev: DispatchEvent,
+        outcome: tuple[str, DeadLetter | LLMResponse],
+        usage: UsageEvent | None = None,
     ) -> None:
-        """Publish a terminal outcome (unless one exists) together with usage rows."""
+        """Publish a terminal outcome (unless one exists) together with its usage row.
+
+        For a tenant under admission the call's spend goes first and is awaited: once the
+        outcome is out, a replay of this event is dropped, so a spend published after it
+        could be lost for good (docs/design/state.md).
+        """
+        request_id = ev.request_id
         self.started.forget(request_id)
+        tenant = ev.request.tenant
+        if self.config.admission.policy_for(tenant) is not None:
+            spend = SpendEvent(
+                request_id=request_id,
+                tenant=tenant,
+                call_id=usage.call_id if usage is not None else "",
+                route=ev.route,
+                model=ev.candidates[0],
+                cost_usd=usage.cost_usd if usage is not None else Decimal(0),
+                final=True,
+            )
+            await self.publisher.send(self.topics.admission, spend, tenant)
         topic, event = outcome
-        sends = [self.publisher.send(self.topics.usage, u, request_id) for u in usage]
+        sends = [self.publisher.send(self.topics.usage, usage, request_id)] if usage else []
         settle = self.ledger.settle(request_id, self.publisher.send(topic, event, request_id))
         done = await asyncio.gather(settle, *sends)
         if not done[0]:
@@ -195,6 +218,7 @@ class Dispatcher:
             }
         )
         model = self.config.models[ev.model]
+        mark = ev.admission
         response = LLMResponse(
             request_id=ev.request_id,
             tenant=ev.request.tenant,
@@ -215,8 +239,10 @@ class Dispatcher:
             attempts=ev.attempt,
             latency_ms=round((utcnow() - ev.first_seen_at).total_seconds() * 1000, 3),
             provider_request_id=r.provider_request_id,
+            downgraded=mark is not None and mark.downgraded,
+            downgrade_reason=mark.downgrade_reason if mark is not None else None,
         )
-        await self._settle(ev.request_id, (self.topics.responses, response), usage)
+        await self._settle(ev, (self.topics.responses, response), usage)
 
     def _dead_letter(
         self, ev: DispatchEvent, decision: GiveUp, error: ProviderError | None
@@ -240,7 +266,7 @@ class Dispatcher:
         key = ev.request_id
         if isinstance(decision, GiveUp):
             letter = self._dead_letter(ev, decision, error)
-            await self._settle(key, (self.topics.dlq, letter), usage)
+            await self._settle(ev, (self.topics.dlq, letter), usage)
             return
         if self.ledger.answered(key):
             # Another copy of this request was answered while this attempt ran.

@@ -17,9 +17,15 @@ class Publisher:
     def __init__(self, topics: dict[str, faust.TopicT]) -> None:
         self._topics = topics
 
-    async def send(self, topic: str, event: Event, key: str | None) -> None:
+    async def send(
+        self, topic: str, event: Event, key: str | None, partition: int | None = None
+    ) -> None:
+        """``partition`` None lets the key choose (murmur2, like every Kafka client)."""
         fut = await self._topics[topic].send(
-            key=key.encode() if key is not None else None, value=event.to_bytes(), force=True
+            key=key.encode() if key is not None else None,
+            value=event.to_bytes(),
+            partition=partition,
+            force=True,
         )
         await fut
 

@@ -1,5 +1,7 @@
 """Retry: hold each event until its due time, then hand its next attempt back to dispatch.
 
+Requests delayed by a rate limit go back to admission instead (``release_to``).
+
 Every held event waits in its own task, so a long Retry-After never delays the events
 behind it; the window acknowledges offsets in order, so a crash replays held events
 rather than dropping them.
@@ -11,6 +13,7 @@ import asyncio
 
 from pydantic import ValidationError
 
+from schemas.admission import AdmitEvent
 from schemas.base import utcnow
 from schemas.config import TopicsConfig
 from schemas.events import RetryEvent
@@ -38,4 +41,12 @@ class RetryHolder:
         await self.ledger.ready.wait()
         if self.ledger.answered(ev.request_id):
             return  # answered by another copy meanwhile: no further attempt
+        if ev.release_to == "admission":
+            # Back from a rate-limit delay: its slot was charged when it was delayed.
+            tenant = ev.dispatch.request.tenant
+            admit = AdmitEvent(
+                request_id=ev.request_id, tenant=tenant, dispatch=ev.dispatch, rate_paid=True
+            )
+            await self.publisher.send(self.topics.admission, admit, tenant)
+            return
         await self.publisher.send(self.topics.dispatch, ev.dispatch, ev.request_id)

@@ -27,6 +27,9 @@ def topic_names(topics: TopicsConfig) -> list[str]:
         topics.retry,
         topics.dlq,
         topics.usage,
+        topics.admission,
+        topics.admission_state,
+        topics.alerts,
     ]
 
 
@@ -40,7 +43,25 @@ def message_limits(topics: TopicsConfig, limits: LimitsConfig) -> dict[str, int]
         topics.requests: limits.request_topic_bytes,
         topics.dispatch: limits.event_topic_bytes,
         topics.retry: limits.event_topic_bytes,
+        topics.admission: limits.event_topic_bytes,
+        # A snapshot holds every reservation of a tenant (~150 bytes each).
+        topics.admission_state: limits.largest_message_bytes,
         topics.responses: limits.response_topic_bytes,
+    }
+
+
+def compacted(topics: TopicsConfig) -> dict[str, dict[str, str]]:
+    """Topics whose latest record per key is the state: compacted, in short segments.
+
+    One-minute segments let the cleaner compact all but the last minute, so loading a
+    partition's state reads about one record per tenant plus that minute.
+    """
+    return {
+        topics.admission_state: {
+            "cleanup.policy": "compact",
+            "segment.ms": "60000",
+            "min.cleanable.dirty.ratio": "0.1",
+        }
     }
 
 
@@ -54,6 +75,7 @@ async def ensure_topics(
     A larger value an operator chose is left alone.
     """
     sizes = message_limits(topics, limits or LimitsConfig())
+    extra = compacted(topics)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -63,7 +85,10 @@ async def ensure_topics(
                 name,
                 num_partitions=topics.partitions,
                 replication_factor=1,
-                topic_configs={MAX_MESSAGE_BYTES: str(sizes[name])} if name in sizes else {},
+                topic_configs={
+                    **({MAX_MESSAGE_BYTES: str(sizes[name])} if name in sizes else {}),
+                    **extra.get(name, {}),
+                },
             )
             for name in topic_names(topics)
             if name not in existing

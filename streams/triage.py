@@ -1,5 +1,7 @@
 """Triage: validate, deduplicate, classify and route a request into a dispatch event.
 
+A tenant with budgets or rate limits goes through admission first (streams/admission.py).
+
 :func:`triage` is pure apart from the dedup memory; :class:`TriageStage` publishes its
 outcome.
 """
@@ -16,6 +18,7 @@ from pydantic import ValidationError
 from policy.classifier import classify
 from policy.retry import deadline_for
 from policy.router import RoutingError, choose_route
+from schemas.admission import AdmitEvent
 from schemas.base import utcnow
 from schemas.config import GatewayConfig, RetryPolicyConfig
 from schemas.events import DeadLetter, DeadLetterReason, DispatchEvent, LLMRequest, UsageEvent
@@ -165,7 +168,7 @@ class TriageStage:
                 log.info("request %s already answered: dropped at triage", rid)
                 return
             try:
-                await self.publisher.send(self.topics.dispatch, outcome.dispatch, rid)
+                await self._forward(outcome.dispatch)
             except BaseException:
                 self.recent.forget(rid)  # the window runs this handler again: not a duplicate
                 raise
@@ -180,3 +183,12 @@ class TriageStage:
                 await self.publisher.send(self.topics.usage, outcome.usage, key)
         else:
             log.info("duplicate request_id %s dropped at triage", outcome.request_id)
+
+    async def _forward(self, dispatch: DispatchEvent) -> None:
+        """To admission when the tenant has budgets or rate limits, else to dispatch."""
+        tenant = dispatch.request.tenant
+        if self.config.admission.policy_for(tenant) is None:
+            await self.publisher.send(self.topics.dispatch, dispatch, dispatch.request_id)
+            return
+        admit = AdmitEvent(request_id=dispatch.request_id, tenant=tenant, dispatch=dispatch)
+        await self.publisher.send(self.topics.admission, admit, tenant)

@@ -38,8 +38,6 @@ from faust.types import EventT, StreamT
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[bytes], Coroutine[Any, Any, None]]
-
 
 @dataclass(frozen=True)
 class Source:
@@ -48,6 +46,9 @@ class Source:
     topic: str
     partition: int
     offset: int
+
+
+Handler = Callable[[bytes, Source], Coroutine[Any, Any, None]]
 
 
 PoisonHandler = Callable[[bytes, Source, Exception], Awaitable[None]]
@@ -172,7 +173,7 @@ class Window:
         try:
             for attempt in range(1, self._tries + 1):
                 try:
-                    await self._handle(raw)
+                    await self._handle(raw, source)
                     return
                 except Exception as exc:
                     if attempt < self._tries:

@@ -9,13 +9,13 @@ broker-backed behaviour (crash, replay, rebalance) is covered by tests/integrati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
 
-from streams.window import Source, Window
+from streams.window import Handler, Source, Window
 
 
 @dataclass
@@ -61,7 +61,7 @@ Poisoned = list[tuple[bytes, Source, Exception]]
 
 
 def _window(
-    handle: Callable[[bytes], Awaitable[None]],
+    handle: Handler,
     poisoned: Poisoned,
     *,
     max_in_flight: int = 8,
@@ -72,7 +72,7 @@ def _window(
         poisoned.append((raw, source, exc))
 
     return Window(
-        cast(Any, handle),
+        handle,
         max_in_flight=max_in_flight,
         max_unacked=max_unacked,
         on_poison=on_poison,
@@ -93,7 +93,7 @@ async def test_acks_follow_arrival_order_per_partition_while_work_overlaps() -> 
     stream = _Stream()
     running = peak = 0
 
-    async def handle(raw: bytes) -> None:
+    async def handle(raw: bytes, source: Source) -> None:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
@@ -117,7 +117,7 @@ async def test_a_hung_event_holds_its_partition_back_but_not_the_work_behind_it(
     release = asyncio.Event()
     handled: list[bytes] = []
 
-    async def handle(raw: bytes) -> None:
+    async def handle(raw: bytes, source: Source) -> None:
         if raw == b"hang":
             await release.wait()
         handled.append(raw)
@@ -147,7 +147,7 @@ async def test_unacked_bound_stops_consumption_until_the_head_finishes() -> None
     release = asyncio.Event()
     started: list[bytes] = []
 
-    async def handle(raw: bytes) -> None:
+    async def handle(raw: bytes, source: Source) -> None:
         started.append(raw)
         if raw == b"0":
             await release.wait()
@@ -171,7 +171,7 @@ async def test_a_poison_event_is_retried_then_dead_lettered_and_the_stream_moves
     calls: dict[bytes, int] = {}
     poisoned: Poisoned = []
 
-    async def handle(raw: bytes) -> None:
+    async def handle(raw: bytes, source: Source) -> None:
         calls[raw] = calls.get(raw, 0) + 1
         if raw == b"boom":
             raise TypeError("cannot encode HttpUrl")
@@ -193,7 +193,7 @@ async def test_a_poison_event_is_retried_then_dead_lettered_and_the_stream_moves
 async def test_a_failing_dead_letter_stops_the_window() -> None:
     stream = _Stream()
 
-    async def handle(raw: bytes) -> None:
+    async def handle(raw: bytes, source: Source) -> None:
         raise ValueError("bug")
 
     async def on_poison(raw: bytes, source: Source, exc: Exception) -> None:
@@ -212,7 +212,7 @@ async def test_after_a_rebalance_redelivered_events_adopt_their_running_work() -
     release = asyncio.Event()
     runs: list[bytes] = []
 
-    async def handle(raw: bytes) -> None:
+    async def handle(raw: bytes, source: Source) -> None:
         runs.append(raw)
         await release.wait()
 
@@ -238,7 +238,7 @@ async def test_no_ack_while_a_rebalance_is_under_way_and_acks_resume_after() -> 
     stream = _Stream()
     rebalancing = True
 
-    async def handle(raw: bytes) -> None:
+    async def handle(raw: bytes, source: Source) -> None:
         return None
 
     window = Window(
@@ -264,7 +264,7 @@ async def test_an_event_that_waited_through_a_rebalance_is_left_to_its_redeliver
     release = asyncio.Event()
     runs: list[bytes] = []
 
-    async def handle(raw: bytes) -> None:
+    async def handle(raw: bytes, source: Source) -> None:
         runs.append(raw)
         if raw == b"slow":
             await release.wait()
