@@ -174,7 +174,7 @@ class TenantBook:
                     if budget is None:
                         continue
                     for t in crossed(before, self.spent[key], budget.limit_usd, budget.alert_at):
-                        akey = f"{key}|{t:g}"
+                        akey = f"{key}|{t!r}"
                         if akey not in self.alerted:
                             self.alerted[akey] = offset
                             alerts.append(self._alert(budget, key, t))
@@ -237,7 +237,7 @@ class TenantBook:
             reserved_usd=held.amount,
             downgraded=held.downgrade_reason is not None,
             downgrade_reason=held.downgrade_reason,
-            original_route=ev.route if changed else None,
+            original_route=ev.route if held.route != ev.route else None,
         )
         update: dict[str, object] = {"admission": mark}
         if changed:

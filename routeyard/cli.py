@@ -1,4 +1,4 @@
-"""The ``routeyard`` command: worker, emulate, report, check-config.
+"""The ``routeyard`` command: worker, emulate, report, budgets, check-config.
 
 The development commands (dev broker, demo, chaos run) are ``python -m devtools``: they
 need a source checkout and are not part of the installed package.
@@ -105,6 +105,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_budgets(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
+    from routeyard.budgets import budget_rows, budgets_json, format_budgets
+    from schemas.base import utcnow
+    from streams.tenant_state import read_snapshots
+
+    config = _config(args.config)
+    if not config.admission.enabled:
+        off = "admission is off: the config sets neither admission.default nor admission.tenants"
+        print("[]" if args.format == "json" else off)
+        return 0
+    bootstrap = _bootstrap(args)
+    topic = config.topics.admission_state
+    try:
+        found = asyncio.run(asyncio.wait_for(read_snapshots(bootstrap, topic), 30))
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise UsageError(f"cannot read {topic} from Kafka at {bootstrap}: {exc!r}") from exc
+    except RuntimeError as exc:  # the topic does not exist: no worker has created it yet
+        raise UsageError(f"Kafka at {bootstrap}: {exc}") from exc
+    now = utcnow()
+    rows = budget_rows(config, (s for part in found.values() for s in part.values()), now)
+    print(budgets_json(rows) if args.format == "json" else format_budgets(rows, now))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routeyard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--role",
         choices=["gateway", "analytics", "all"],
         default="all",
-        help="gateway: triage, dispatch, retry (scale out); analytics: the usage sink, which"
-        " owns the embedded store (one process); all: both (default)",
+        help="gateway: triage, admission, dispatch, retry (scale out); analytics: the usage"
+        " sink, which owns the embedded store (one process); all: both (default)",
     )
     p.set_defaults(func=cmd_worker)
 
@@ -133,6 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="latency, tokens, cost, errors and fallbacks by model")
     p.add_argument("--config", required=True)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "budgets", help="each tenant's budgets this period: spent, reserved, remaining"
+    )
+    p.add_argument("--config", required=True)
+    p.add_argument(
+        "--bootstrap", help=f"Kafka bootstrap (env KAFKA_BOOTSTRAP, {DEFAULT_BOOTSTRAP})"
+    )
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_budgets)
 
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("config")

@@ -113,4 +113,4 @@ class BudgetAlert(Event):
 
     @property
     def key(self) -> str:
-        return f"{self.tenant}:{self.budget}:{self.period_key}:{self.threshold:g}"
+        return f"{self.tenant}:{self.budget}:{self.period_key}:{self.threshold!r}"

@@ -30,7 +30,7 @@ class DowngradeTarget(_Config):
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
         if (self.model is None) == (self.route is None):
-            raise ValueError("downgrade_to: give exactly one of model or route")
+            raise ValueError("give exactly one of model or route")
         return self
 
 

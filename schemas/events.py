@@ -108,7 +108,7 @@ class AttemptRecord(_Part):
 
 
 class AdmissionMark(_Part):
-    """What admission did to a request: set on every request admission let through."""
+    """What admission did to a request it admitted under a tenant policy."""
 
     reserved_usd: Decimal = Field(ge=0, description="the estimate reserved against budgets")
     downgraded: bool = False

@@ -50,8 +50,8 @@ async def read_snapshots(
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
     )
-    await consumer.start()
     try:
+        await consumer.start()
         if partitions is None:
             partitions = await _partitions_of(bootstrap, topic)
         tps = [TopicPartition(topic, p) for p in partitions]

@@ -19,6 +19,7 @@ import yaml
 from adapters.credentials import missing_credentials
 from schemas.config import TopicsConfig
 from schemas.config_loader import parse_config
+from streams.topics import compacted
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -69,6 +70,18 @@ def test_init_creates_the_configured_topics(services: dict[str, Any]) -> None:
     assert int(env["PARTITIONS"]) == defaults.partitions
     script = " ".join(services["kafka-init"]["command"])
     assert "kafka-topics.sh" in script and "TOPICS" in script and "PARTITIONS" in script
+
+
+def test_init_compacts_the_state_topics_as_the_worker_would(services: dict[str, Any]) -> None:
+    # A worker leaves the settings of an existing topic alone but for its size limit, so a
+    # state topic the init container made uncompacted would never be compacted.
+    env = _env(services["kafka-init"])
+    settings = dict(item.split("=", 1) for item in env["COMPACTED_CONFIGS"].split())
+    made = {topic: settings for topic in env["COMPACTED_TOPICS"].split()}
+    assert made == compacted(TopicsConfig())
+    script = " ".join(services["kafka-init"]["command"])
+    assert "COMPACTED_TOPICS" in script and "COMPACTED_CONFIGS" in script
+    assert "--config" in script
 
 
 def test_worker_env(services: dict[str, Any]) -> None:

@@ -70,6 +70,16 @@ async def _run_with_emulator(
     data = yaml.safe_load(config.read_text())
     for provider in data["providers"].values():
         provider["timeout_s"] = plan.provider_timeout_s
+    # acme's requests (most of the traffic) pass the admission stage and its tenant state
+    # through every fault; the limits are far above what the run spends or sends.
+    data["admission"] = {
+        "tenants": {
+            "acme": {
+                "budgets": [{"period": "day", "limit_usd": "1000"}],
+                "rate_limit": {"requests_per_minute": 1_000_000, "on_limit": "delay"},
+            }
+        }
+    }
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     topics: dict[str, Any] = data["topics"]
     group = str(data["app_id"])
@@ -97,7 +107,7 @@ async def _run_with_emulator(
     gateway_lag = Lag(
         bootstrap,
         group,
-        [topics["requests"], topics["dispatch"], topics["retry"]],
+        [topics["requests"], topics["admission"], topics["dispatch"], topics["retry"]],
         int(topics["partitions"]),
     )
     await collector.start()

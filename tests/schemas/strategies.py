@@ -20,6 +20,15 @@ from hypothesis import strategies as st
 from hypothesis.provisional import domains
 from pydantic import BaseModel
 
+from schemas.admission import (
+    AdmitEvent,
+    BucketRecord,
+    BudgetAlert,
+    ReservationRecord,
+    SpendEvent,
+    TenantSnapshot,
+)
+from schemas.budgets import BudgetMode, Period
 from schemas.chat import (
     ChatMessage,
     GenerationParams,
@@ -34,6 +43,7 @@ from schemas.chat import (
 )
 from schemas.events import (
     MAX_DEADLINE_S,
+    AdmissionMark,
     AttemptRecord,
     Classification,
     DeadLetter,
@@ -43,6 +53,7 @@ from schemas.events import (
     ErrorInfo,
     EventSource,
     FinishReason,
+    LimitInfo,
     LLMRequest,
     LLMResponse,
     RetryEvent,
@@ -118,6 +129,8 @@ aware_datetimes = st.datetimes(_first, _last, timezones=st.just(UTC) | _offsets)
 datetimes = st.datetimes(_first, _last) | aware_datetimes
 stamps = st.just(DEFAULT) | datetimes
 money = st.decimals(allow_nan=False, allow_infinity=False)
+# Amounts a schema bounds at zero: reservations, spends.
+costs = st.decimals(min_value=0, allow_nan=False, allow_infinity=False)
 request_ids = st.from_regex(r"[A-Za-z0-9._:\-]{1,128}", fullmatch=True)
 names_64 = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
 counts = st.integers(min_value=0)
@@ -340,6 +353,21 @@ attempt_records = _attempt_records()
 
 
 @st.composite
+def _admission_marks(draw: st.DrawFn) -> AdmissionMark:
+    return _build(
+        draw,
+        AdmissionMark,
+        reserved_usd=costs,
+        downgraded=st.just(DEFAULT) | st.booleans(),
+        downgrade_reason=_optional(st.text(max_size=100)),
+        original_route=_optional(st.text(max_size=20)),
+    )
+
+
+admission_marks = _admission_marks()
+
+
+@st.composite
 def dispatch_events(draw: st.DrawFn) -> DispatchEvent:
     request = draw(llm_requests())
     return _build(
@@ -357,6 +385,7 @@ def dispatch_events(draw: st.DrawFn) -> DispatchEvent:
         first_seen_at=stamps,
         deadline_at=_optional(aware_datetimes),
         history=st.lists(attempt_records, max_size=3),
+        admission=_optional(admission_marks),
     )
 
 
@@ -385,7 +414,8 @@ def retry_events(draw: st.DrawFn) -> RetryEvent:
         request_id=st.just(dispatch.request_id),
         dispatch=st.just(dispatch),
         due_at=datetimes,
-        last_error=error_infos,
+        last_error=_optional(error_infos),
+        release_to=st.just(DEFAULT) | _choices(RetryEvent.model_fields["release_to"].annotation),
     )
 
 
@@ -424,6 +454,8 @@ def _llm_responses(draw: st.DrawFn) -> LLMResponse:
         attempts=st.integers(min_value=1),
         latency_ms=st.floats(min_value=0.0, allow_infinity=False),
         provider_request_id=_optional(st.text(max_size=40)),
+        downgraded=st.just(DEFAULT) | st.booleans(),
+        downgrade_reason=_optional(st.text(max_size=100)),
         created_at=stamps,
     )
 
@@ -446,6 +478,25 @@ event_sources = _event_sources()
 
 
 @st.composite
+def _limit_infos(draw: st.DrawFn) -> LimitInfo:
+    return _build(
+        draw,
+        LimitInfo,
+        kind=_choices(LimitInfo.model_fields["kind"].annotation),
+        budget=_optional(st.text(max_size=40)),
+        period=_optional(st.text(max_size=10)),
+        limit=money,
+        spent_usd=_optional(money),
+        reserved_usd=_optional(money),
+        estimate=_optional(money),
+        retry_after_s=_optional(finite_floats),
+    )
+
+
+limit_infos = _limit_infos()
+
+
+@st.composite
 def _dead_letters(draw: st.DrawFn) -> DeadLetter:
     return _build(
         draw,
@@ -461,6 +512,7 @@ def _dead_letters(draw: st.DrawFn) -> DeadLetter:
         history=st.lists(attempt_records, max_size=3),
         payload=_optional(prompt_text),
         source=_optional(event_sources),
+        limit=_optional(limit_infos),
         created_at=stamps,
     )
 
@@ -500,6 +552,110 @@ def _usage_events(draw: st.DrawFn) -> UsageEvent:
 
 usage_events = _usage_events()
 
+
+# --- the admission topics -----------------------------------------------------------------
+
+
+@st.composite
+def _admit_events(draw: st.DrawFn) -> AdmitEvent:
+    dispatch = draw(dispatch_events())
+    return _build(
+        draw,
+        AdmitEvent,
+        kind=st.sampled_from([DEFAULT, "admit"]),
+        schema_version=st.just(1),
+        request_id=st.just(dispatch.request_id),
+        tenant=st.just(dispatch.request.tenant),
+        dispatch=st.just(dispatch),
+        rate_paid=st.just(DEFAULT) | st.booleans(),
+    )
+
+
+admit_events = _admit_events()
+
+
+@st.composite
+def _spend_events(draw: st.DrawFn) -> SpendEvent:
+    return _build(
+        draw,
+        SpendEvent,
+        kind=st.sampled_from([DEFAULT, "spend"]),
+        schema_version=st.just(1),
+        request_id=request_ids,
+        tenant=st.text(max_size=64),
+        call_id=st.just(DEFAULT) | st.text(max_size=40),
+        route=st.text(max_size=20),
+        model=st.text(max_size=20),
+        cost_usd=costs,
+        final=st.booleans(),
+        at=stamps,
+    )
+
+
+spend_events = _spend_events()
+
+
+@st.composite
+def _reservation_records(draw: st.DrawFn) -> ReservationRecord:
+    return _build(
+        draw,
+        ReservationRecord,
+        amount=costs,
+        budgets=st.lists(st.text(max_size=40), max_size=4),
+        expires_at=finite_floats,
+        route=st.text(max_size=20),
+        candidates=st.lists(st.text(max_size=20), max_size=4),
+        downgrade_reason=_optional(st.text(max_size=100)),
+    )
+
+
+@st.composite
+def _bucket_records(draw: st.DrawFn) -> BucketRecord:
+    return _build(draw, BucketRecord, level=finite_floats, at=finite_floats)
+
+
+@st.composite
+def _tenant_snapshots(draw: st.DrawFn) -> TenantSnapshot:
+    keys = st.text(max_size=40)
+    return _build(
+        draw,
+        TenantSnapshot,
+        schema_version=st.just(1),
+        tenant=st.text(max_size=64),
+        partition=counts,
+        applied_offset=st.integers(min_value=-1),
+        unconfirmed_calls=st.lists(st.text(max_size=40), max_size=4),
+        spent=st.dictionaries(keys, money, max_size=4),
+        reservations=st.dictionaries(request_ids, _reservation_records(), max_size=4),
+        alerted=st.dictionaries(keys, st.integers(), max_size=4),
+        buckets=st.dictionaries(keys, _bucket_records(), max_size=3),
+        written_at=stamps,
+    )
+
+
+tenant_snapshots = _tenant_snapshots()
+
+
+@st.composite
+def _budget_alerts(draw: st.DrawFn) -> BudgetAlert:
+    return _build(
+        draw,
+        BudgetAlert,
+        schema_version=st.just(1),
+        tenant=st.text(max_size=64),
+        budget=st.text(max_size=40),
+        period=_choices(Period),
+        period_key=st.text(max_size=10),
+        mode=_choices(BudgetMode),
+        threshold=finite_floats,
+        spent_usd=money,
+        limit_usd=money,
+        created_at=stamps,
+    )
+
+
+budget_alerts = _budget_alerts()
+
 EVENT_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "LLMRequest": llm_requests(),
     "DispatchEvent": dispatch_events(),
@@ -507,4 +663,8 @@ EVENT_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "LLMResponse": llm_responses,
     "DeadLetter": dead_letters,
     "UsageEvent": usage_events,
+    "AdmitEvent": admit_events,
+    "SpendEvent": spend_events,
+    "TenantSnapshot": tenant_snapshots,
+    "BudgetAlert": budget_alerts,
 }

@@ -1,7 +1,8 @@
 """Properties over every valid request and event shape (strategies: tests/schemas/strategies.py).
 
 1. every event decodes to itself: ``from_bytes(to_bytes(x)) == x``, and bytes written by
-   the previous encoder (orjson over ``model_dump``) still decode;
+   the previous encoder (orjson over ``model_dump``) still decode; the admission topic's two
+   kinds decode through its tagged union; money is written as its exact decimal string;
 2. triage never raises on a valid request, and what it publishes encodes and decodes;
 3. the dispatch event it publishes can be dispatched: for every configured model, the
    adapter either builds a body that encodes or refuses the request before any call.
@@ -22,7 +23,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
-from pydantic import HttpUrl
+from pydantic import BaseModel, HttpUrl, ValidationError
 
 from adapters import json_body
 from adapters.anthropic.adapter import AnthropicAdapter
@@ -42,18 +43,20 @@ from adapters.ollama.payload import build_payload as ollama_payload
 from adapters.openai.adapter import OpenAIAdapter
 from adapters.openai.payload import build_payload as openai_payload
 from adapters.registry import ADAPTERS
+from schemas.admission import AdmitEvent, SpendEvent, admission_event
 from schemas.base import Event
 from schemas.chat import ImagePart, ResponseFormat, Role, ToolChoice
 from schemas.config import GatewayConfig
 from schemas.config_loader import load_config
-from schemas.events import DispatchEvent, LLMRequest, LLMResponse, UsageEvent
+from schemas.events import DispatchEvent, LLMRequest, UsageEvent
 from streams.triage import Duplicate, RecentIds, Rejected, Routed, triage
 from tests.paths import EXAMPLE_CONFIG
 from tests.schemas.strategies import (
     EVENT_STRATEGIES,
     LARGE_PROMPT_CHARS,
+    admit_events,
     llm_requests,
-    usage_events,
+    spend_events,
 )
 
 # Loaded at import: the strategies draw the config's route names and tenants.
@@ -134,11 +137,55 @@ def test_bytes_of_the_previous_encoder_still_decode(name: str, data: st.DataObje
 
 
 @settings(PROPERTY, max_examples=100)
+@given(event=st.one_of(admit_events, spend_events))
+def test_admission_events_decode_by_their_kind(event: AdmitEvent | SpendEvent) -> None:
+    # Both kinds share llm.admission: the consumer tells them apart by ``kind`` alone.
+    encoded = event.to_bytes()
+    decoded = admission_event.validate_json(encoded)
+    assert type(decoded) is type(event)
+    assert decoded == event
+    other = SpendEvent if isinstance(event, AdmitEvent) else AdmitEvent
+    with pytest.raises(ValidationError):
+        other.from_bytes(encoded)
+
+
+JsonPath = tuple[str | int, ...]
+
+
+def _money(value: object, path: JsonPath = ()) -> Iterator[tuple[JsonPath, Decimal]]:
+    """Every Decimal in an event, with the path to it in the event's JSON."""
+    if isinstance(value, Decimal):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _money(getattr(value, name), (*path, name))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _money(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _money(item, (*path, index))
+
+
+# Events that always carry an amount; the others only sometimes (a dead letter's limit), and
+# a request never.
+ALWAYS_MONEY = {"LLMResponse", "UsageEvent", "SpendEvent", "BudgetAlert"}
+
+
+@pytest.mark.parametrize("name", sorted(set(EVENT_STRATEGIES) - {"LLMRequest"}))
+@settings(PROPERTY, max_examples=50)
 @given(data=st.data())
-def test_money_travels_as_its_exact_decimal_string(data: st.DataObject) -> None:
-    event = data.draw(st.one_of(EVENT_STRATEGIES["LLMResponse"], usage_events))
-    assert isinstance(event, LLMResponse | UsageEvent)
-    assert orjson.loads(event.to_bytes())["cost_usd"] == str(event.cost_usd)
+def test_money_travels_as_its_exact_decimal_string(name: str, data: st.DataObject) -> None:
+    event = data.draw(EVENT_STRATEGIES[name], label=name)
+    wire = orjson.loads(event.to_bytes())
+    amounts = list(_money(event))
+    assert amounts or name not in ALWAYS_MONEY
+    for path, amount in amounts:
+        written: Any = wire
+        for step in path:
+            written = written[step]
+        # A float, or a normalized string, would lose the scale or the digits.
+        assert written == str(amount), path
 
 
 def test_old_event_bytes_decode() -> None:
