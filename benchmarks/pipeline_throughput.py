@@ -9,6 +9,10 @@ Two runs on fresh topics:
   to answer) minus the emulator's fixed latency.
 CPU per request: user+system CPU time (from /proc/<pid>/stat) the worker and the broker
 spent during the burst, divided by N; the steadiest figure on a noisy shared machine.
+Admission: each run is made twice, interleaved, on the same broker: with the example
+config as it is (tenant acme has no policy, so triage feeds dispatch directly) and with a
+budget and a rate limit for acme far above what the run uses (every request takes the
+admission hop, its state and the spend settlement). The difference is the hop's cost.
 Run: `python benchmarks/pipeline_throughput.py [N] [LATENCY_MS] [RATE] [MAX_IN_FLIGHT]`.
 """
 
@@ -67,6 +71,17 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# Limits no run reaches: the requests pay the admission hop without being held or refused.
+UNREACHED_LIMITS = {
+    "tenants": {
+        "acme": {
+            "budgets": [{"period": "day", "limit_usd": "1000000"}],
+            "rate_limit": {"requests_per_minute": 100_000_000},
+        }
+    }
+}
+
+
 def _run(
     kafka: DevKafka,
     emulator: Emulator,
@@ -74,13 +89,17 @@ def _run(
     n: int,
     rate: float | None,
     in_flight: int,
+    admission: bool,
     cpu: dict[str, float] | None = None,
 ) -> tuple[float, list[float]]:
     name = f"bench{time.time_ns()}"
     work = tmp / name
     work.mkdir()
     base = ROOT / "config" / "routeyard.example.yaml"
-    config = derive_config(base, work, emulator.url, name, dispatch={"max_in_flight": in_flight})
+    extra = {"admission": UNREACHED_LIMITS} if admission else {}
+    config = derive_config(
+        base, work, emulator.url, name, dispatch={"max_in_flight": in_flight}, **extra
+    )
     topics: dict[str, str] = yaml.safe_load(config.read_text())["topics"]
     worker = Worker(work, config, kafka.bootstrap)
     pids = {"worker": worker.process.proc.pid, "broker": kafka.pid}
@@ -99,32 +118,44 @@ def main() -> None:
     rate = float(sys.argv[3]) if len(sys.argv) > 3 else 200.0
     in_flight = int(sys.argv[4]) if len(sys.argv) > 4 else 512
     tmp = Path(tempfile.mkdtemp(prefix="routeyard-bench-"))
-    cpu: dict[str, float] = {}
+    modes = {"no admission hop": False, "through admission": True}
+    cpu: dict[str, dict[str, float]] = {mode: {} for mode in modes}
+    burst_s: dict[str, float] = {}
+    latencies: dict[str, list[float]] = {}
     try:
         with DevKafka() as kafka:
             profile = {"default": {"latency": {"dist": "fixed", "ms": latency_ms}}}
             emulator = Emulator(tmp, profile)
             try:
-                burst_s, _ = _run(kafka, emulator, tmp, n, None, in_flight, cpu)
-                _, latencies = _run(kafka, emulator, tmp, int(rate * 10), rate, in_flight)
+                for mode, on in modes.items():
+                    burst_s[mode], _ = _run(kafka, emulator, tmp, n, None, in_flight, on, cpu[mode])
+                for mode, on in modes.items():
+                    _, latencies[mode] = _run(
+                        kafka, emulator, tmp, int(rate * 10), rate, in_flight, on
+                    )
             finally:
                 emulator.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    q = statistics.quantiles(sorted(lat - latency_ms for lat in latencies), n=100)
     print(
         f"provider latency {latency_ms:.0f} ms fixed; one worker;"
         f" dispatch.max_in_flight={in_flight}; 2 cores shared by Kafka, emulator, worker, client"
     )
-    print(f"burst of {n}: {n / burst_s:.0f} req/s ({burst_s:.1f} s first publish to last answer)")
-    print(
-        f"CPU per request during the burst: worker {cpu['worker'] * 1000 / n:.2f} ms,"
-        f" broker {cpu['broker'] * 1000 / n:.2f} ms"
-    )
-    print(
-        f"paced at {rate:.0f} req/s for 10 s, added latency (end-to-end minus provider):"
-        f" p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms, p99 {q[98]:.0f} ms"
-    )
+    for mode in modes:
+        q = statistics.quantiles(sorted(lat - latency_ms for lat in latencies[mode]), n=100)
+        print(f"-- {mode}")
+        print(
+            f"burst of {n}: {n / burst_s[mode]:.0f} req/s"
+            f" ({burst_s[mode]:.1f} s first publish to last answer)"
+        )
+        print(
+            f"CPU per request during the burst: worker {cpu[mode]['worker'] * 1000 / n:.2f} ms,"
+            f" broker {cpu[mode]['broker'] * 1000 / n:.2f} ms"
+        )
+        print(
+            f"paced at {rate:.0f} req/s for 10 s, added latency (end-to-end minus provider):"
+            f" p50 {q[49]:.0f} ms, p95 {q[94]:.0f} ms, p99 {q[98]:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -254,11 +254,9 @@ async def wait_committed(
         while True:
             ends = await probe.end_offsets(tps)
             committed = await admin.list_consumer_group_offsets(group, partitions=tps)
-            behind = {
-                tp.partition: ends[tp] - (committed[tp].offset if tp in committed else 0)
-                for tp in tps
-                if ends[tp] > (committed[tp].offset if tp in committed else 0)
-            }
+            # A partition the group never committed on reads as offset -1 (or is absent).
+            done = {tp: max(0, committed[tp].offset) if tp in committed else 0 for tp in tps}
+            behind = {tp.partition: ends[tp] - done[tp] for tp in tps if ends[tp] > done[tp]}
             if not behind:
                 return
             if time.monotonic() > end:

@@ -206,7 +206,7 @@ class TenantBook:
         return TenantSnapshot(
             tenant=self.tenant,
             partition=partition,
-            applied_offset=self.confirmed_offset,
+            confirmed_offset=self.confirmed_offset,
             unconfirmed_calls=[c for c in self._open.values() if c is not None],
             spent=dict(self.spent),
             reservations=dict(self.reservations),
@@ -217,7 +217,7 @@ class TenantBook:
     @classmethod
     def from_snapshot(cls, snap: TenantSnapshot) -> TenantBook:
         book = cls(snap.tenant)
-        book.confirmed_offset = snap.applied_offset
+        book.confirmed_offset = snap.confirmed_offset
         book.spent = dict(snap.spent)
         book.reservations = dict(snap.reservations)
         book.alerted = dict(snap.alerted)

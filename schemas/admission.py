@@ -74,18 +74,22 @@ class BucketRecord(_Part):
 
 
 class TenantSnapshot(Event):
-    """A tenant's whole admission state, consistent with ``applied_offset``."""
+    """A tenant's whole admission state, taken at one moment.
+
+    It covers every event up to ``confirmed_offset`` and may hold the effects of a few
+    later ones; replaying those is harmless (docs/design/state.md).
+    """
 
     topic_key_field: ClassVar[str] = "tenant"
     schema_version: Literal[1] = SCHEMA_VERSION
     tenant: str
     partition: int = Field(ge=0)
-    applied_offset: int = Field(
+    confirmed_offset: int = Field(
         ge=-1, description="every event of this tenant up to here is decided and published"
     )
     unconfirmed_calls: list[str] = Field(
         default_factory=list,
-        description="call ids of spends past applied_offset already counted in this state",
+        description="call ids of spends past confirmed_offset already counted in this state",
     )
     spent: dict[str, Decimal] = Field(
         default_factory=dict, description="settled USD per 'budget|period'"

@@ -124,9 +124,9 @@ class Lag:
     async def total(self) -> int:
         ends = await self._probe.end_offsets(self.tps)
         committed = await self._admin.list_consumer_group_offsets(self.group, partitions=self.tps)
-        return sum(
-            max(0, ends[tp] - (committed[tp].offset if tp in committed else 0)) for tp in self.tps
-        )
+        # A partition the group never committed on reads as offset -1 (or is absent).
+        done = {tp: max(0, committed[tp].offset) if tp in committed else 0 for tp in self.tps}
+        return sum(max(0, ends[tp] - done[tp]) for tp in self.tps)
 
     async def stop(self) -> None:
         await self._probe.stop()

@@ -22,6 +22,7 @@ from tests.integration.harness import (
     gateway_config,
     publish,
     request_event,
+    wait_committed,
 )
 
 pytestmark = pytest.mark.integration
@@ -97,6 +98,9 @@ async def test_hard_budget_holds_under_1000_concurrent_requests_on_two_workers(
         got = await collect(kafka_bootstrap, [topics["responses"], topics["dlq"]], all_ended, 120)
         # Spends reach admission after the outcomes are out: wait for the last to settle.
         state = await settled_state(kafka_bootstrap, topics["admission_state"], "budget-co")
+        # Every admission event is acknowledged once a snapshot covers it.
+        group = load_config(config).app_id
+        await wait_committed(kafka_bootstrap, group, topics["admission"], 4, deadline_s=30)
     finally:
         assert second.stop() == 0, second.process.log_text()[-3000:]
         assert first.stop() == 0, first.process.log_text()[-3000:]

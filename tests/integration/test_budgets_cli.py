@@ -44,19 +44,19 @@ async def test_budgets_reads_the_last_snapshot_of_each_tenant(
         TenantSnapshot(
             tenant="acme",
             partition=1,
-            applied_offset=3,
+            confirmed_offset=3,
             spent={f"day|{day}": Decimal("0.5")},
             written_at=now - timedelta(seconds=2),
         ),
         TenantSnapshot(
             tenant="acme",
             partition=1,
-            applied_offset=9,
+            confirmed_offset=9,
             spent={f"day|{day}": Decimal("1.5")},
             written_at=now - timedelta(seconds=1),
         ),
         TenantSnapshot(
-            tenant="beta", partition=2, applied_offset=0, spent={f"month|{month}": Decimal("1")}
+            tenant="beta", partition=2, confirmed_offset=0, spent={f"month|{month}": Decimal("1")}
         ),
     ]
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)

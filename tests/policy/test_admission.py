@@ -766,7 +766,7 @@ def test_a_snapshot_round_trip_keeps_the_whole_state() -> None:
     book.confirm(3)  # 2 is open: the snapshot covers up to 1
 
     snap = book.snapshot(partition=3)
-    assert (snap.applied_offset, snap.unconfirmed_calls, snap.partition) == (1, ["c2"], 3)
+    assert (snap.confirmed_offset, snap.unconfirmed_calls, snap.partition) == (1, ["c2"], 3)
     restored = TenantBook.from_snapshot(TenantSnapshot.from_bytes(snap.to_bytes()))
 
     assert restored.tenant == "acme"
@@ -791,7 +791,7 @@ def test_a_snapshot_round_trip_keeps_the_whole_state() -> None:
     assert restored.buckets == book.buckets
     assert restored.alerted == book.alerted == {"day:route=side|2026-03-01|0.5": 3}
 
-    # the spend at offset 3 is above applied_offset: replayed, it adds nothing and
+    # the spend at offset 3 is above confirmed_offset: replayed, it adds nothing and
     # publishes its alert again
     again = restored.spend(_spend("r2", "0.0025", call_id="c2", route="side"), 3, config, T0)
     assert [a.key for a in again] == [a.key for a in alerts]

@@ -73,7 +73,7 @@ def _held(amount: str, *keys: str, expires_at: float = LATER) -> ReservationReco
 
 
 def _snap(tenant: str, partition: int = 0, **fields: Any) -> TenantSnapshot:
-    return TenantSnapshot(tenant=tenant, partition=partition, applied_offset=5, **fields)
+    return TenantSnapshot(tenant=tenant, partition=partition, confirmed_offset=5, **fields)
 
 
 def _by_budget(rows: list[BudgetRow], tenant: str) -> dict[str, BudgetRow]:

@@ -623,7 +623,7 @@ def _tenant_snapshots(draw: st.DrawFn) -> TenantSnapshot:
         schema_version=st.just(1),
         tenant=st.text(max_size=64),
         partition=counts,
-        applied_offset=st.integers(min_value=-1),
+        confirmed_offset=st.integers(min_value=-1),
         unconfirmed_calls=st.lists(st.text(max_size=40), max_size=4),
         spent=st.dictionaries(keys, money, max_size=4),
         reservations=st.dictionaries(request_ids, _reservation_records(), max_size=4),

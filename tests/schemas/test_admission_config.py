@@ -295,7 +295,7 @@ def test_a_snapshot_decodes_to_itself() -> None:
     snap = TenantSnapshot(
         tenant="acme",
         partition=2,
-        applied_offset=41,
+        confirmed_offset=41,
         unconfirmed_calls=["r9:1"],
         spent={"day|2026-03-01": Decimal("1.000000001")},
         reservations={"r1": held},
@@ -304,8 +304,8 @@ def test_a_snapshot_decodes_to_itself() -> None:
         written_at=T0,
     )
     assert TenantSnapshot.from_bytes(snap.to_bytes()) == snap
-    with pytest.raises(ValidationError, match="applied_offset"):
-        TenantSnapshot(tenant="acme", partition=0, applied_offset=-2)
+    with pytest.raises(ValidationError, match="confirmed_offset"):
+        TenantSnapshot(tenant="acme", partition=0, confirmed_offset=-2)
 
 
 def test_a_budget_alert_key_names_tenant_budget_period_and_threshold() -> None:
