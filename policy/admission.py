@@ -18,12 +18,21 @@ Replays are harmless by content, not only by offset. An event at or below
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
 
-from policy.budget import applies, budget_key, crossed, period_end, period_key, previous_period_key
+from policy.admission_decisions import (
+    ZERO,
+    Admit,
+    AdmitDecision,
+    Delay,
+    RateKind,
+    Reject,
+    budget_rejection,
+    money,
+    rejection,
+)
+from policy.budget import applies, budget_key, crossed, period_key, previous_period_key
 from policy.estimate import cost_estimate, request_tokens
 from policy.rate_limit import Bucket, charge, refill, wait_s
 from schemas.admission import (
@@ -38,42 +47,15 @@ from schemas.budgets import BudgetConfig, RateLimitConfig
 from schemas.config import GatewayConfig
 from schemas.events import (
     AdmissionMark,
-    DeadLetter,
     DispatchEvent,
     LimitInfo,
     RetryEvent,
-    UsageEvent,
 )
 
 # Call ids this worker remembers per tenant beyond the unconfirmed ones: catches a spend
 # the producer delivered twice, which the offsets cannot tell apart.
 _RECENT_CALLS = 10_000
 _EXPIRY_CHECK_S = 1.0
-
-
-@dataclass(frozen=True)
-class Admit:
-    dispatch: DispatchEvent
-
-
-@dataclass(frozen=True)
-class Reject:
-    letter: DeadLetter
-    usage: UsageEvent
-
-
-@dataclass(frozen=True)
-class Delay:
-    retry: RetryEvent
-
-
-AdmitDecision = Admit | Reject | Delay
-LimitReason = Literal["budget_exceeded", "rate_limited"]
-RateKind = Literal["requests_per_minute", "tokens_per_minute"]
-
-
-def _money(value: Decimal) -> str:
-    return f"{value.normalize():f}"
 
 
 class TenantBook:
@@ -116,7 +98,9 @@ class TenantBook:
             estimate = cost_estimate(ev.request, candidates, config)
         hard = self._over(policy.budgets, "hard", route, candidates[0], estimate, now)
         if hard is not None:
-            return self._reject_budget(ev, hard[0], estimate, now)
+            key = budget_key(hard[0], now)
+            spent, reserved = self.spent.get(key, ZERO), self.reserved.get(key, ZERO)
+            return budget_rejection(ev, hard[0], spent, reserved, estimate, now)
 
         if policy.rate_limit is not None and not event.rate_paid:
             limited = self._rate(policy.rate_limit, ev, config, now)
@@ -261,37 +245,12 @@ class TenantBook:
             reserved = self.reserved.get(key, Decimal(0))
             if spent + reserved + estimate > budget.limit_usd:
                 why = (
-                    f"{budget.id} ({period_key(budget.period, now)}): spent {_money(spent)}"
-                    f" + reserved {_money(reserved)} + this request up to {_money(estimate)}"
-                    f" USD is over the limit of {_money(budget.limit_usd)} USD"
+                    f"{budget.id} ({period_key(budget.period, now)}): spent {money(spent)}"
+                    f" + reserved {money(reserved)} + this request up to {money(estimate)}"
+                    f" USD is over the limit of {money(budget.limit_usd)} USD"
                 )
                 return budget, why
         return None
-
-    def _reject_budget(
-        self, ev: DispatchEvent, budget: BudgetConfig, estimate: Decimal, now: datetime
-    ) -> Reject:
-        key = budget_key(budget, now)
-        period = period_key(budget.period, now)
-        resets = period_end(budget.period, now)
-        spent = self.spent.get(key, Decimal(0))
-        reserved = self.reserved.get(key, Decimal(0))
-        detail = (
-            f"hard budget {budget.id} for {period} is {_money(budget.limit_usd)} USD: spent"
-            f" {_money(spent)}, reserved {_money(reserved)}, this request up to"
-            f" {_money(estimate)}; the period ends at {resets.isoformat()}"
-        )
-        info = LimitInfo(
-            kind="budget",
-            budget=budget.id,
-            period=period,
-            limit=budget.limit_usd,
-            spent_usd=spent,
-            reserved_usd=reserved,
-            estimate=estimate,
-            retry_after_s=round((resets - now).total_seconds(), 3),
-        )
-        return self._reject(ev, "budget_exceeded", detail, info)
 
     def _rate(
         self, limit: RateLimitConfig, ev: DispatchEvent, config: GatewayConfig, now: datetime
@@ -324,13 +283,13 @@ class TenantBook:
             due = now + timedelta(seconds=wait)
             if limit.on_limit == "reject":
                 detail = f"{name} limit of {per_minute}: retry in {wait:.3f}s"
-                return self._reject(ev, "rate_limited", detail, info)
+                return rejection(ev, "rate_limited", detail, info)
             if ev.deadline_at is not None and due > ev.deadline_at:
                 detail = (
                     f"{name} limit of {per_minute}: its slot in {wait:.3f}s is past the"
                     f" request's deadline {ev.deadline_at.isoformat()}"
                 )
-                return self._reject(ev, "rate_limited", detail, info)
+                return rejection(ev, "rate_limited", detail, info)
         for name, cost, _ in wanted:
             self.buckets[name] = charge(self.buckets[name], cost)
         if worst is None:
@@ -339,34 +298,6 @@ class TenantBook:
             request_id=ev.request_id, dispatch=ev, due_at=due, release_to="admission"
         )
         return Delay(retry)
-
-    def _reject(
-        self, ev: DispatchEvent, reason: LimitReason, detail: str, info: LimitInfo
-    ) -> Reject:
-        letter = DeadLetter(
-            request_id=ev.request_id,
-            tenant=self.tenant,
-            stage="admission",
-            reason=reason,
-            detail=detail,
-            limit=info,
-        )
-        usage = UsageEvent(
-            request_id=ev.request_id,
-            attempt=0,
-            call_id=f"{ev.request_id}:rejected",
-            tenant=self.tenant,
-            route=ev.route,
-            model="",
-            provider="",
-            upstream_model="",
-            outcome="rejected",
-            error_kind=reason,
-            complexity=ev.classification.score,
-            tier=ev.classification.tier,
-            task_type=ev.classification.task_type,
-        )
-        return Reject(letter, usage)
 
     def _alert(self, budget: BudgetConfig, key: str, threshold: float) -> BudgetAlert:
         return BudgetAlert(

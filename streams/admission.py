@@ -20,7 +20,8 @@ import logging
 import orjson
 from pydantic import ValidationError
 
-from policy.admission import Admit, Reject, TenantBook
+from policy.admission import TenantBook
+from policy.admission_decisions import Admit, Reject
 from schemas.admission import AdmitEvent, SpendEvent, admission_event
 from schemas.base import utcnow
 from schemas.config import GatewayConfig

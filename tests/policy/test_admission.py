@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from policy.admission import Admit, AdmitDecision, Delay, Reject, TenantBook
+from policy.admission import TenantBook
+from policy.admission_decisions import Admit, AdmitDecision, Delay, Reject
 from policy.estimate import cost_estimate
 from schemas.admission import AdmitEvent, BudgetAlert, SpendEvent, TenantSnapshot
 from schemas.config import GatewayConfig

@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 import yaml
 
-from policy.admission import Admit, TenantBook
+from policy.admission import TenantBook
+from policy.admission_decisions import Admit
 from routeyard.budgets import BudgetRow, budget_rows, budgets_json, format_budgets
 from schemas.admission import AdmitEvent, ReservationRecord, SpendEvent, TenantSnapshot
 from schemas.config import GatewayConfig
