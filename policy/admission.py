@@ -107,6 +107,10 @@ class TenantBook:
             if limited is not None:
                 return limited
 
+        if not policy.budgets:
+            # Nothing to settle: dispatch sends no spend for such a tenant (a rate limit
+            # alone), so a reservation would only wait for its expiry.
+            return Admit(ev.model_copy(update={"admission": AdmissionMark(reserved_usd=ZERO)}))
         keys = [budget_key(b, now) for b in policy.budgets if applies(b, route, candidates[0])]
         deadline = ev.deadline_at or now + timedelta(seconds=3600)
         grace = config.admission.reservation_grace_s

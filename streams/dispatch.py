@@ -162,14 +162,15 @@ class Dispatcher:
     ) -> None:
         """Publish a terminal outcome (unless one exists) together with its usage row.
 
-        For a tenant under admission the call's spend goes first and is awaited: once the
+        For a tenant with budgets the call's spend goes first and is awaited: once the
         outcome is out, a replay of this event is dropped, so a spend published after it
         could be lost for good (docs/design/state.md).
         """
         request_id = ev.request_id
         self.started.forget(request_id)
         tenant = ev.request.tenant
-        if self.config.admission.policy_for(tenant) is not None:
+        policy = self.config.admission.policy_for(tenant)
+        if policy is not None and policy.budgets:
             spend = SpendEvent(
                 request_id=request_id,
                 tenant=tenant,

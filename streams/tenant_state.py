@@ -152,19 +152,19 @@ class TenantStates:
             for key in [k for k in self._waiting if k[0] == p]:
                 for fut in self._waiting.pop(key):
                     fut.cancel()
-        new = [p for p in owned if p not in self._parts]
-        for p in new:
-            self._parts[p] = _Partition()
+        new = {p: _Partition() for p in owned if p not in self._parts}
+        self._parts.update(new)
         if new:
             task = asyncio.create_task(self._load(new))
-            for p in new:
-                self._parts[p].loader = task
+            for part in new.values():
+                part.loader = task
         self._writing.set()
 
     # -- loading ---------------------------------------------------------------------
 
-    async def _load(self, partitions: list[int]) -> None:
+    async def _load(self, parts: dict[int, _Partition]) -> None:
         t0 = time.monotonic()
+        partitions = sorted(parts)
         while True:
             try:
                 found = await read_snapshots(self._bootstrap, self._topic, partitions)
@@ -174,9 +174,11 @@ class TenantStates:
                 await asyncio.sleep(_LOAD_RETRY_S)
         tenants = 0
         for p, snaps in found.items():
-            part = self._parts.get(p)
-            if part is None:
-                continue  # lost meanwhile
+            part = parts[p]
+            if self._parts.get(p) is not part:
+                # Lost meanwhile (and perhaps assigned again: that assignment loads anew,
+                # since another worker may have written the partition's state since).
+                continue
             part.books = {t: TenantBook.from_snapshot(s) for t, s in snaps.items()}
             tenants += len(snaps)
             part.ready.set()
