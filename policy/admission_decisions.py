@@ -57,21 +57,7 @@ def rejection(ev: DispatchEvent, reason: LimitReason, detail: str, info: LimitIn
         detail=detail,
         limit=info,
     )
-    usage = UsageEvent(
-        request_id=ev.request_id,
-        attempt=0,
-        call_id=f"{ev.request_id}:rejected",  # replays of one rejection dedupe
-        tenant=tenant,
-        route=ev.route,
-        model="",
-        provider="",
-        upstream_model="",
-        outcome="rejected",
-        error_kind=reason,
-        complexity=ev.classification.score,
-        tier=ev.classification.tier,
-        task_type=ev.classification.task_type,
-    )
+    usage = UsageEvent.rejection(ev.request_id, tenant, ev.route, reason, ev.classification)
     return Reject(letter, usage)
 
 

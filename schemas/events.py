@@ -294,3 +294,24 @@ class UsageEvent(Event):
     tier: str = ""
     task_type: str = ""
     started_at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def rejection(
+        cls, request_id: str, tenant: str, route: str, reason: str, classification: Classification
+    ) -> UsageEvent:
+        """The row of a request refused before any provider call (triage or admission)."""
+        return cls(
+            request_id=request_id,
+            attempt=0,
+            call_id=f"{request_id}:rejected",  # replays of one rejection dedupe
+            tenant=tenant,
+            route=route,
+            model="",
+            provider="",
+            upstream_model="",
+            outcome="rejected",
+            error_kind=reason,
+            complexity=classification.score,
+            tier=classification.tier,
+            task_type=classification.task_type,
+        )

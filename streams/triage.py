@@ -111,20 +111,8 @@ def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcom
             reason=exc.reason,
             detail=exc.detail,
         )
-        usage = UsageEvent(
-            request_id=request.request_id,
-            attempt=0,
-            call_id=f"{request.request_id}:rejected",  # replays of one rejection dedupe
-            tenant=request.tenant,
-            route=request.route or "",
-            model="",
-            provider="",
-            upstream_model="",
-            outcome="rejected",
-            error_kind=exc.reason,
-            complexity=classification.score,
-            tier=classification.tier,
-            task_type=classification.task_type,
+        usage = UsageEvent.rejection(
+            request.request_id, request.tenant, request.route or "", exc.reason, classification
         )
         return Rejected(letter, usage)
 
