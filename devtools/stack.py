@@ -108,6 +108,11 @@ class Emulator:
         reply = httpx.post(f"{self.url}/_emulator/outage", json={"seconds": seconds}, timeout=5)
         reply.raise_for_status()
 
+    def fault(self, model: str, status: int, seconds: float) -> None:
+        """Every call to upstream ``model`` answers HTTP ``status`` for ``seconds``."""
+        body = {"model": model, "status": status, "seconds": seconds}
+        httpx.post(f"{self.url}/_emulator/fault", json=body, timeout=5).raise_for_status()
+
     def end_outage(self) -> None:
         httpx.delete(f"{self.url}/_emulator/outage", timeout=5).raise_for_status()
 

@@ -3,7 +3,9 @@
 Routes: each wire's own (``emulator.registry``), ``GET /_emulator/stats`` and
 ``DELETE /_emulator/stats`` (reset), ``POST /_emulator/outage`` (``{"seconds": S}``: for S
 seconds every chat call is read, counted and then dropped without an answer, a
-connection-level failure) and ``DELETE /_emulator/outage`` (end it now), ``GET /healthz``.
+connection-level failure) and ``DELETE /_emulator/outage`` (end it now), ``POST /_emulator/fault``
+(``{"model": M, "status": S, "seconds": T}``: upstream model M answers HTTP S for T
+seconds), ``GET /healthz``.
 
 Every chat call is counted in the stats when it arrives, whatever happens next: hung,
 dropped by an outage, or abandoned by its client mid-upload.
@@ -19,13 +21,14 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast, get_args
 
 import orjson
 from aiohttp import web
 
 from emulator.base import ChatCall, Wire, WireError
 from emulator.generate import plan_reply
-from emulator.profile import EmulatorConfig, FaultProfile
+from emulator.profile import EmulatorConfig, ErrorStatus, FaultPick, FaultProfile
 from emulator.registry import WIRES
 from emulator.stats import UNKNOWN_MODEL, Stats
 
@@ -63,9 +66,17 @@ class _State:
         self.closing = asyncio.Event()
         self.seen_prompts: set[tuple[str, str]] = set()
         self.outage_until = 0.0  # time.monotonic() at which the outage ends
+        # Upstream model -> (HTTP status every call gets, time.monotonic() it ends).
+        self.forced: dict[str, tuple[ErrorStatus, float]] = {}
 
     def in_outage(self) -> bool:
         return time.monotonic() < self.outage_until
+
+    def forced_status(self, model: str) -> ErrorStatus | None:
+        found = self.forced.get(model)
+        if found is None or time.monotonic() >= found[1]:
+            return None
+        return found[0]
 
     def cached_tokens(self, call: ChatCall) -> int:
         """Tokens a provider would serve from its prompt cache: a repeated long prompt."""
@@ -105,6 +116,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_delete("/_emulator/stats", _reset_stats)
     app.router.add_post("/_emulator/outage", _start_outage)
     app.router.add_delete("/_emulator/outage", _end_outage)
+    app.router.add_post("/_emulator/fault", _start_fault)
     app.router.add_get("/healthz", _healthz)
     return app
 
@@ -215,6 +227,9 @@ async def _answer(
     state: _State, wire: Wire, call: ChatCall, profile: FaultProfile, request_id: str
 ) -> web.Response:
     pick = profile.pick_fault(state.faults)
+    forced = state.forced_status(call.model)
+    if forced is not None:
+        pick = FaultPick(fault="error", status=forced)
     latency_s = profile.sample_latency_s(state.faults)
     outcome = f"error_{pick.status}" if pick.status is not None else pick.fault
     # Counted on arrival, so a caller that timed out still sees its attempt.
@@ -297,6 +312,32 @@ async def _start_outage(request: web.Request) -> web.Response:
         )
     request.app[_STATE].outage_until = time.monotonic() + seconds
     return web.json_response({"outage_s": seconds})
+
+
+async def _start_fault(request: web.Request) -> web.Response:
+    """``{"model": M, "status": S, "seconds": T}``: every call to upstream model M answers
+    HTTP S for T seconds (a provider failing for one deployment while others are fine)."""
+    try:
+        body = orjson.loads(await request.read())
+        model, status, seconds = body["model"], body["status"], body["seconds"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return web.json_response(
+            {"error": 'body must be {"model": <name>, "status": <int>, "seconds": <number>}'},
+            status=400,
+        )
+    statuses = get_args(ErrorStatus)
+    if not isinstance(model, str) or status not in statuses:
+        return web.json_response(
+            {"error": f"model must be a name, status one of {list(statuses)}"}, status=400
+        )
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return web.json_response({"error": "seconds must be a number"}, status=400)
+    if not 0 < seconds <= _MAX_OUTAGE_S:
+        return web.json_response(
+            {"error": f"seconds must be above 0 and at most {_MAX_OUTAGE_S:.0f}"}, status=400
+        )
+    request.app[_STATE].forced[model] = (cast(ErrorStatus, status), time.monotonic() + seconds)
+    return web.json_response({"model": model, "status": status, "seconds": seconds})
 
 
 async def _end_outage(request: web.Request) -> web.Response:

@@ -104,3 +104,33 @@ async def test_call_abandoned_mid_upload_is_counted(
         assert time.monotonic() < deadline, "the abandoned call was never counted"
         await asyncio.sleep(0.05)
     assert (await outcomes(http, emulator))["outcomes"] == {"client_gone": 1}
+
+
+async def test_a_forced_status_hits_one_model_for_its_seconds(
+    start_emulator: StartEmulator, http: httpx.AsyncClient
+) -> None:
+    emulator = await start_emulator()
+    forced = {"model": "a", "status": 503, "seconds": 0.5}
+    started = await http.post(f"{emulator.base_url}/_emulator/fault", json=forced)
+    assert (started.status_code, started.json()) == (200, forced)
+    began = time.monotonic()
+    assert (await post(http, emulator, "a")).status_code == 503
+    assert (await post(http, emulator, "b")).status_code == 200  # other models are fine
+    deadline = began + 10
+    while (await post(http, emulator, "a")).status_code == 503:
+        assert time.monotonic() < deadline, "the forced status never ended"
+        await asyncio.sleep(0.1)
+    assert time.monotonic() - began >= 0.5
+    counted = (await outcomes(http, emulator))["models"]["a"]["outcomes"]
+    assert counted["error_503"] >= 1 and counted["ok"] == 1
+
+
+@pytest.mark.parametrize(
+    "body", [{"model": "a", "status": 418, "seconds": 1}, {"model": "a", "seconds": 1}]
+)
+async def test_a_forced_status_needs_an_error_status(
+    start_emulator: StartEmulator, http: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    emulator = await start_emulator()
+    answer = await http.post(f"{emulator.base_url}/_emulator/fault", json=body)
+    assert answer.status_code == 400
