@@ -8,10 +8,12 @@ would drop or reject.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from adapters.errors import UnsupportedFeature
+from schemas.chat import ChatMessage, GenerationParams, ResponseFormat, ToolChoice, ToolSpec
 
 if TYPE_CHECKING:
     from adapters.base import ProviderRequest
@@ -45,7 +47,23 @@ class Capabilities:
         return feature in self.features
 
 
-def required_features(request: ProviderRequest) -> set[Feature]:
+class ChatCall(Protocol):
+    """What decides the features a call needs: a provider request, or the gateway's own
+    request before a model is chosen (routing filters candidates by it)."""
+
+    @property
+    def messages(self) -> Sequence[ChatMessage]: ...
+    @property
+    def params(self) -> GenerationParams: ...
+    @property
+    def tools(self) -> Sequence[ToolSpec]: ...
+    @property
+    def tool_choice(self) -> ToolChoice: ...
+    @property
+    def response_format(self) -> ResponseFormat | None: ...
+
+
+def required_features(request: ChatCall) -> set[Feature]:
     needed: set[Feature] = set()
     for message in request.messages:
         if message.role == "system":

@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-import orjson
-
+from adapters import json_body
 from policy.pricing import cost_usd
 from schemas.budgets import AdmissionConfig
 from schemas.config import GatewayConfig
@@ -29,11 +28,11 @@ def input_tokens(request: LLMRequest, settings: AdmissionConfig) -> int:
         size += len(message.text.encode())
         images += len(message.images)
         if message.tool_calls:
-            size += len(orjson.dumps([c.model_dump(mode="json") for c in message.tool_calls]))
+            size += len(json_body.dumps([c.model_dump(mode="json") for c in message.tool_calls]))
     if request.tools:
-        size += len(orjson.dumps([t.model_dump(mode="json") for t in request.tools]))
+        size += len(json_body.dumps([t.model_dump(mode="json") for t in request.tools]))
     if request.response_format is not None and request.response_format.json_schema is not None:
-        size += len(orjson.dumps(request.response_format.json_schema))
+        size += len(json_body.dumps(request.response_format.json_schema))
     return (
         math.ceil(size / settings.bytes_per_token)
         + _TOKENS_PER_MESSAGE * len(request.messages)

@@ -1,26 +1,36 @@
-"""Pick a route for a classified request: the first route whose conditions all hold."""
+"""Pick a route for a classified request (the first route whose conditions all hold) and
+the order of its models for this request (:func:`plan_request`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from adapters.capabilities import Capabilities
+from policy.strategy import NO_LATENCY, Rotation, misfits, order
 from schemas.config import GatewayConfig, RouteConfig, RouteMatch
 from schemas.events import Classification, DeadLetterReason, LLMRequest
 
 
 class RoutingError(Exception):
-    """No usable route; ``reason`` is the dead-letter reason to publish."""
+    """No usable route; ``reason`` is the dead-letter reason to publish.
 
-    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
+    ``route`` names the route when one matched but could not serve the request.
+    """
+
+    def __init__(self, reason: DeadLetterReason, detail: str, route: str | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.route = route
 
 
 @dataclass(frozen=True)
 class RoutePlan:
     route: str
     candidates: list[str]
+    strategy: str = "priority"
+    arm: str | None = None
 
 
 def matches(when: RouteMatch, request: LLMRequest, c: Classification) -> bool:
@@ -41,6 +51,44 @@ def _plan(route: RouteConfig) -> RoutePlan:
 
 
 def choose_route(config: GatewayConfig, request: LLMRequest, c: Classification) -> RoutePlan:
+    """The route and its models in the configured order (no capability fit, no strategy)."""
+    return _plan(_find_route(config, request, c))
+
+
+def plan_request(
+    config: GatewayConfig,
+    request: LLMRequest,
+    c: Classification,
+    capabilities: Mapping[str, Capabilities],
+    *,
+    rotation: Rotation | None = None,
+    latency_ms: Mapping[str, float] = NO_LATENCY,
+) -> RoutePlan:
+    """The route, its models that can serve ``request`` ordered by the route's strategy,
+    and the arm; ``no_capable_model`` when none can.
+
+    ``rotation`` keeps the round-robin turns (None: always the first turn); ``latency_ms``
+    is what ``fastest`` knows of each model, by name.
+    """
+    route = _find_route(config, request, c)
+    models = _plan(route).candidates
+    unfit = misfits(models, request, config, capabilities)
+    candidates = [m for m in models if m not in unfit]
+    if not candidates:
+        why = "; ".join(f"{m}: {reason}" for m, reason in unfit.items())
+        raise RoutingError(
+            "no_capable_model",
+            f"no model of route {route.name!r} can serve this request: {why}",
+            route=route.name,
+        )
+    counter = 0
+    if rotation is not None and route.strategy == "round_robin":
+        counter = rotation.take(route.name)
+    ordered, arm = order(route, candidates, request, config, counter=counter, latency_ms=latency_ms)
+    return RoutePlan(route=route.name, candidates=ordered, strategy=route.strategy, arm=arm)
+
+
+def _find_route(config: GatewayConfig, request: LLMRequest, c: Classification) -> RouteConfig:
     if request.route is not None:
         named = config.route(request.route)
         if named is None:
@@ -48,10 +96,10 @@ def choose_route(config: GatewayConfig, request: LLMRequest, c: Classification) 
             raise RoutingError(
                 "unknown_route", f"request asks for route {request.route!r}; known: {known}"
             )
-        return _plan(named)
+        return named
     for route in config.routes:
         if not route.by_name_only and matches(route.when, request, c):
-            return _plan(route)
+            return route
     raise RoutingError(
         "no_route",
         f"no route matches tenant={request.tenant!r} task_type={c.task_type}"

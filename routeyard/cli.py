@@ -1,7 +1,7 @@
-"""The ``routeyard`` command: worker, emulate, report, budgets, check-config.
+"""The ``routeyard`` command: worker, emulate, report, budgets, health, check-config.
 
-The development commands (dev broker, demo, chaos run) are ``python -m devtools``: they
-need a source checkout and are not part of the installed package.
+The development commands (the dev broker, demo, chaos run) are ``python -m devtools``:
+they need a source checkout and are not part of the installed package.
 """
 
 from __future__ import annotations
@@ -131,6 +131,28 @@ def cmd_budgets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
+    from routeyard.health import format_health, health_json, health_rows
+    from schemas.base import utcnow
+    from streams.health import read_health
+
+    config = _config(args.config)
+    bootstrap = _bootstrap(args)
+    topic = config.topics.health
+    try:
+        found = asyncio.run(asyncio.wait_for(read_health(bootstrap, topic), 30))
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise UsageError(f"cannot read {topic} from Kafka at {bootstrap}: {exc!r}") from exc
+    except RuntimeError as exc:  # the topic does not exist: no worker has created it yet
+        raise UsageError(f"Kafka at {bootstrap}: {exc}") from exc
+    now = utcnow()
+    rows = health_rows(config, found.values(), now)
+    print(health_json(rows) if args.format == "json" else format_health(rows, now))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routeyard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_budgets)
+
+    p = sub.add_parser(
+        "health", help="each deployment's circuit breaker state, error rate and latency"
+    )
+    p.add_argument("--config", required=True)
+    p.add_argument(
+        "--bootstrap", help=f"Kafka bootstrap (env KAFKA_BOOTSTRAP, {DEFAULT_BOOTSTRAP})"
+    )
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_health)
 
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("config")

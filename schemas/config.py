@@ -6,12 +6,15 @@ unknown fields so a typo stops start-up with the field's path in the message.
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.budgets import AdmissionConfig, BudgetConfig
 from schemas.events import MAX_DEADLINE_S, TaskType, Tier
+from schemas.provider_limits import ProviderLimitConfig
 from schemas.providers import ProviderConfig
 
 
@@ -60,6 +63,9 @@ class RouteMatch(_Config):
     tenants: list[str] | None = None
 
 
+RouteStrategy = Literal["priority", "round_robin", "weighted", "cheapest", "fastest"]
+
+
 class RouteConfig(_Config):
     name: str = Field(min_length=1)
     when: RouteMatch = RouteMatch()
@@ -69,6 +75,56 @@ class RouteConfig(_Config):
     primary: str
     fallbacks: list[str] = Field(default_factory=list)
     retry: RetryPolicyConfig = RetryPolicyConfig()
+    strategy: RouteStrategy = Field(
+        default="priority", description="how the first choice is picked (policy/strategy.py)"
+    )
+    weights: dict[str, float] | None = Field(
+        default=None, description="weighted only: a weight > 0 for each of the route's models"
+    )
+    weight_key: str | None = Field(
+        default=None,
+        min_length=1,
+        description="weighted: a request metadata key hashed instead of request_id (a user id)",
+    )
+    explore: float = Field(
+        default=0.05, ge=0, le=0.5, description="fastest: share of requests sent to the next best"
+    )
+
+    @model_validator(mode="after")
+    def _weights_fit_strategy(self) -> Self:
+        # A setting the strategy ignores is most likely a mistake in the strategy's name.
+        # Judged by value, not by presence: a dumped config carries every default.
+        only = {"weights": "weighted", "weight_key": "weighted", "explore": "fastest"}
+        for field, strategy in only.items():
+            unused = getattr(self, field) != type(self).model_fields[field].default
+            if unused and self.strategy != strategy:
+                raise ValueError(
+                    f"{field}: only the {strategy} strategy takes it (strategy is {self.strategy})"
+                )
+        if self.strategy != "weighted":
+            return self
+        models = {self.primary, *self.fallbacks}
+        if self.weights is None:
+            raise ValueError(
+                f"weights: required by the weighted strategy, one per model: {_names(models)}"
+            )
+        missing, unknown = models - self.weights.keys(), self.weights.keys() - models
+        if missing or unknown:
+            problems = [f"missing {_names(missing)}"] if missing else []
+            problems += [f"not in the route {_names(unknown)}"] if unknown else []
+            raise ValueError(
+                f"weights: keys must be the route's models ({_names(models)}):"
+                f" {'; '.join(problems)}"
+            )
+        bad = {m: w for m, w in self.weights.items() if not (w > 0 and math.isfinite(w))}
+        if bad:
+            given = ", ".join(f"{m}={w:g}" for m, w in sorted(bad.items()))
+            raise ValueError(f"weights: each weight must be a finite number > 0, got {given}")
+        return self
+
+
+def _names(models: set[str] | frozenset[str]) -> str:
+    return ", ".join(sorted(models))
 
 
 class TopicsConfig(_Config):
@@ -81,7 +137,40 @@ class TopicsConfig(_Config):
     admission: str = "llm.admission"
     admission_state: str = "llm.admission-state"
     alerts: str = "llm.alerts"
+    health: str = "llm.health"
     partitions: int = Field(default=4, ge=1)
+
+
+class BreakerConfig(_Config):
+    """Circuit breakers per deployment (provider + upstream model): docs/design/routing.md."""
+
+    window_s: float = Field(
+        default=30.0, gt=0, le=3600, description="sliding window of calls the failure rate is over"
+    )
+    min_calls: int = Field(
+        default=10, ge=1, description="calls in the window before the failure rate can open it"
+    )
+    failure_rate: float = Field(
+        default=0.5, gt=0, le=1, description="share of retryable failures that opens it"
+    )
+    consecutive_failures: int = Field(
+        default=5, ge=1, description="retryable failures in a row that open it"
+    )
+    cooldown_s: float = Field(
+        default=5.0, gt=0, description="first open period; doubles on each re-opening"
+    )
+    cooldown_max_s: float = Field(default=120.0, gt=0, description="cap of the doubling")
+    probe_calls: int = Field(
+        default=3, ge=1, le=1000, description="calls let through at once while half-open"
+    )
+
+    @model_validator(mode="after")
+    def _cooldowns_ordered(self) -> BreakerConfig:
+        if self.cooldown_max_s < self.cooldown_s:
+            raise ValueError(
+                f"cooldown_max_s: {self.cooldown_max_s:g} is below cooldown_s ({self.cooldown_s:g})"
+            )
+        return self
 
 
 class DispatchConfig(_Config):
@@ -188,6 +277,11 @@ class GatewayConfig(_Config):
     limits: LimitsConfig = LimitsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     admission: AdmissionConfig = AdmissionConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    provider_limits: dict[str, ProviderLimitConfig] = Field(
+        default_factory=dict,
+        description="rpm/tpm per provider or model name, shared by the gateway workers",
+    )
     dedup_window: int = Field(
         default=100_000, ge=0, description="request_ids remembered by triage per worker"
     )
@@ -220,7 +314,23 @@ class GatewayConfig(_Config):
                     f" delivery.dedup_horizon_s ({self.delivery.dedup_horizon_s:g})"
                 )
         self._admission_references_resolve()
+        self._provider_limit_names_resolve()
         return self
+
+    def _provider_limit_names_resolve(self) -> None:
+        for name in self.provider_limits:
+            if name in self.providers and name in self.models:
+                # One key cannot say which of the two it limits.
+                raise ValueError(
+                    f"provider_limits.{name}: {name!r} names both a provider and a model;"
+                    " rename one of them"
+                )
+            if name not in self.providers and name not in self.models:
+                raise ValueError(
+                    f"provider_limits.{name}: unknown provider or model {name!r}"
+                    f" (providers: {', '.join(sorted(self.providers))};"
+                    f" models: {', '.join(sorted(self.models))})"
+                )
 
     def _admission_references_resolve(self) -> None:
         policies = [("admission.default", self.admission.default)] + [

@@ -139,6 +139,10 @@ class DispatchEvent(Event):
         default_factory=list, description="every failed attempt so far, oldest first"
     )
     admission: AdmissionMark | None = None
+    strategy: str = Field(default="priority", description="the route's strategy at triage")
+    arm: str | None = Field(
+        default=None, description="the strategy's first choice; None under priority"
+    )
 
     @property
     def model(self) -> str:
@@ -191,6 +195,10 @@ class LLMResponse(Event):
     provider_request_id: str | None = None
     downgraded: bool = Field(default=False, description="a soft budget sent it to a cheaper model")
     downgrade_reason: str | None = None
+    strategy: str = Field(default="priority", description="the route's strategy at triage")
+    arm: str | None = Field(
+        default=None, description="the strategy's first choice; None under priority"
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -206,6 +214,7 @@ DeadLetterReason = Literal[
     "request_too_large",
     "budget_exceeded",
     "rate_limited",
+    "no_capable_model",
     "internal_error",
 ]
 
@@ -256,7 +265,7 @@ class DeadLetter(Event):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-UsageOutcome = Literal["started", "success", "error", "rejected"]
+UsageOutcome = Literal["started", "success", "error", "rejected", "skipped"]
 
 
 class UsageEvent(Event):

@@ -73,7 +73,7 @@ SELECT
     sum(cached_input_tokens) AS cached_input_tokens,
     sum(cost_usd) AS cost_usd
 FROM {db}.usage_dedup
-WHERE outcome != 'rejected'
+WHERE outcome NOT IN ('rejected', 'skipped')
 GROUP BY model
 ORDER BY model
 """

@@ -24,12 +24,15 @@ from adapters.http_client import make_http_client
 from schemas.admission import TenantSnapshot
 from schemas.config import GatewayConfig
 from schemas.events import DeadLetterStage
+from schemas.health import HealthRecord, deployment_key
 from store import UsageStore, open_backend
 from streams.admission import AdmissionStage, is_admit
 from streams.dead_letters import internal_error
 from streams.dispatch import Dispatcher
+from streams.health import HealthBoard
 from streams.model_client import ModelClient
 from streams.outcome_ledger import OutcomeLedger
+from streams.provider_limiter import ProviderLimiter
 from streams.publisher import Publisher
 from streams.retry import RetryHolder
 from streams.tenant_state import TenantStates
@@ -97,12 +100,15 @@ def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> fau
 
     # The admission topic and the tenant states that follow its partitions.
     admission_partitions: list[tuple[str, TenantStates]] = []
+    # A worker's share of every provider limit follows the dispatch partitions it owns.
+    limiter = ProviderLimiter(config)
 
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         for window in windows:
             window.on_revoked()
         for _, states in admission_partitions:
             states.on_revoked()
+        limiter.on_revoked()
 
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         owned = [(tp.topic, tp.partition) for tp in assigned]
@@ -110,6 +116,8 @@ def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> fau
             window.on_assigned(owned)
         for topic, states in admission_partitions:
             states.on_assigned(p for t, p in owned if t == topic)
+        dispatching = sum(1 for t, _ in owned if t == names.dispatch)
+        limiter.on_assigned(dispatching, config.topics.partitions)
 
     # mode's Signal types want a keyword-only ``signal`` parameter these do not need.
     app.on_partitions_revoked.connect(cast(Any, _revoked))
@@ -164,16 +172,44 @@ def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> fau
 
         app.task(run_ledger)
 
+        async def send_health(record: HealthRecord) -> None:
+            await publisher.send(names.health, record, record.deployment)
+
+        board = HealthBoard(bootstrap, names.health, send_health, config.breaker)
+
+        async def run_board() -> None:
+            await board.start()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await board.stop()
+
+        app.task(run_board)
+
         @app.agent(topics[names.requests], name="triage", supervisor_strategy=_CRASH)
         async def triage_agent(stream: faust.StreamT[bytes]) -> None:
-            stage = TriageStage(config, publisher, ledger)
+            deployments = {
+                name: deployment_key(m.provider, m.upstream) for name, m in config.models.items()
+            }
+
+            def latency_by_model() -> dict[str, float]:
+                # The `fastest` strategy ranks models; the board measures deployments.
+                by_deployment = board.latency_ms()
+                return {
+                    name: by_deployment[d] for name, d in deployments.items() if d in by_deployment
+                }
+
+            stage = TriageStage(config, publisher, ledger, latency_ms=latency_by_model)
             handle = _without_source(stage.handle)
             await window("triage", handle, _TRIAGE_IN_FLIGHT, ledger).run(stream)
 
         @app.agent(topics[names.dispatch], name="dispatch", supervisor_strategy=_CRASH)
         async def dispatch_agent(stream: faust.StreamT[bytes]) -> None:
             async with make_http_client() as http:
-                dispatcher = Dispatcher(config, ModelClient(config, http), publisher, ledger)
+                models = ModelClient(config, http)
+                dispatcher = Dispatcher(
+                    config, models, publisher, ledger, health=board, limiter=limiter
+                )
                 handle = _without_source(dispatcher.handle)
                 w = window("dispatch", handle, config.dispatch.max_in_flight, ledger)
                 await w.run(stream)

@@ -33,14 +33,18 @@ from schemas.config import GatewayConfig, RetryPolicyConfig
 from schemas.events import (
     DeadLetter,
     DispatchEvent,
+    ErrorInfo,
     LLMResponse,
     RetryEvent,
     TokenUsage,
     UsageEvent,
 )
+from streams.candidate_gate import CandidateGate, Hold
 from streams.dead_letters import schema_invalid
+from streams.health import HealthBoard
 from streams.model_client import ModelClient
 from streams.outcome_ledger import OutcomeLedger
+from streams.provider_limiter import ProviderLimiter
 from streams.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,9 @@ class Dispatcher:
         publisher: Publisher,
         ledger: OutcomeLedger,
         rng: random.Random | None = None,
+        *,
+        health: HealthBoard | None = None,
+        limiter: ProviderLimiter | None = None,
     ) -> None:
         self.config = config
         self.models = models
@@ -85,6 +92,7 @@ class Dispatcher:
         self.ledger = ledger
         self.topics = config.topics
         self.started = StartedAttempts(config.dedup_window)
+        self.gate = CandidateGate(config, health, limiter)
         self._rng = rng or random.Random()
         self.dropped_answered = 0
         self.dropped_forks = 0
@@ -147,7 +155,17 @@ class Dispatcher:
             log.info("attempt %d of %s already started here: dropped", ev.attempt, ev.request_id)
             return
         try:
-            await self._attempt(ev)
+            gate = await self.gate.choose(ev)
+            if isinstance(gate, Hold):
+                # Not started after all: the held copy comes back with this attempt number.
+                self.started.forget(ev.request_id)
+                await self._hold(gate)
+                return
+            if gate.skipped:
+                await self.publisher.send_all(
+                    *((self.topics.usage, u, ev.request_id) for u in gate.skipped)
+                )
+            await self._attempt(gate.event, gate.deployment)
         except BaseException:
             # The window runs a failed handler again (or another worker takes the event
             # over): that run is not a fork.
@@ -188,7 +206,23 @@ class Dispatcher:
         if not done[0]:
             log.info("request %s was answered meanwhile: outcome not published", request_id)
 
-    async def _attempt(self, ev: DispatchEvent) -> None:
+    def _health_record(self, deployment: str, ok: bool, latency_ms: float | None) -> None:
+        if self.gate.health is not None:
+            self.gate.health.record(deployment, ok, latency_ms)
+
+    async def _hold(self, hold: Hold) -> None:
+        """Every candidate is refused for now: wait in the retry stage, no call made."""
+        ev = hold.event
+        retry = RetryEvent(
+            request_id=ev.request_id,
+            dispatch=ev,
+            due_at=utcnow() + timedelta(seconds=hold.retry_in_s),
+            last_error=ErrorInfo(kind="held", message=f"every candidate refused: {hold.reason}"),
+        )
+        sends = [(self.topics.usage, u, ev.request_id) for u in hold.skipped]
+        await self.publisher.send_all(*sends, (self.topics.retry, retry, ev.request_id))
+
+    async def _attempt(self, ev: DispatchEvent, deployment: str) -> None:
         call_id = uuid4().hex
         # Awaited before the call: a call is never made without a trace of it.
         started = self._usage(ev, call_id, 0.0).model_copy(update={"outcome": "started"})
@@ -199,6 +233,9 @@ class Dispatcher:
             call = await self.models.complete(ev.model, ev.request)
         except ProviderError as error:
             latency_ms = (time.perf_counter() - t0) * 1000
+            # Only failures a retry could fix say the deployment is unwell; a refusal of
+            # this request (400, unsupported feature) shows it up and answering.
+            self._health_record(deployment, not error.retryable, None)
             usage = self._usage(ev, call_id, latency_ms).model_copy(
                 update={
                     "outcome": "error",
@@ -208,7 +245,12 @@ class Dispatcher:
             )
             await self._after_failure(ev, error, usage, started_at)
             return
+        except BaseException:
+            if self.gate.health is not None:
+                self.gate.health.release(deployment)  # a probe cut short tells nothing
+            raise
         latency_ms = (time.perf_counter() - t0) * 1000
+        self._health_record(deployment, True, latency_ms)
         r = call.result
         usage = self._usage(ev, call_id, latency_ms).model_copy(
             update={
@@ -242,6 +284,8 @@ class Dispatcher:
             provider_request_id=r.provider_request_id,
             downgraded=mark is not None and mark.downgraded,
             downgrade_reason=mark.downgrade_reason if mark is not None else None,
+            strategy=ev.strategy,
+            arm=ev.arm,
         )
         await self._settle(ev, (self.topics.responses, response), usage)
 

@@ -30,6 +30,7 @@ def topic_names(topics: TopicsConfig) -> list[str]:
         topics.admission,
         topics.admission_state,
         topics.alerts,
+        topics.health,
     ]
 
 
@@ -54,15 +55,15 @@ def compacted(topics: TopicsConfig) -> dict[str, dict[str, str]]:
     """Topics whose latest record per key is the state: compacted, in short segments.
 
     One-minute segments let the cleaner compact all but the last minute, so loading a
-    partition's state reads about one record per tenant plus that minute.
+    partition's state reads about one record per tenant (per deployment, for the health
+    topic) plus that minute.
     """
-    return {
-        topics.admission_state: {
-            "cleanup.policy": "compact",
-            "segment.ms": "60000",
-            "min.cleanable.dirty.ratio": "0.1",
-        }
+    settings = {
+        "cleanup.policy": "compact",
+        "segment.ms": "60000",
+        "min.cleanable.dirty.ratio": "0.1",
     }
+    return {topics.admission_state: dict(settings), topics.health: dict(settings)}
 
 
 async def ensure_topics(

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
 from pydantic import ValidationError
 
+from adapters.capabilities import Capabilities
 from policy.classifier import classify
 from policy.retry import deadline_for
-from policy.router import RoutingError, choose_route
+from policy.router import RoutingError, plan_request
+from policy.strategy import NO_LATENCY, Rotation, model_capabilities
 from schemas.admission import AdmitEvent
 from schemas.base import utcnow
 from schemas.config import GatewayConfig, RetryPolicyConfig
@@ -77,7 +80,18 @@ def _reject_unparsed(raw: bytes, reason: DeadLetterReason, detail: str) -> Rejec
     return Rejected(letter, None)
 
 
-def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcome:
+def triage(
+    raw: bytes,
+    config: GatewayConfig,
+    recent: RecentIds,
+    *,
+    capabilities: Mapping[str, Capabilities] | None = None,
+    rotation: Rotation | None = None,
+    latency_ms: Mapping[str, float] = NO_LATENCY,
+) -> TriageOutcome:
+    """What to do with one raw request. ``capabilities`` are the models' (by name; worked
+    out from the config when None), ``rotation`` the round-robin turns and ``latency_ms``
+    what ``fastest`` knows: see :func:`policy.router.plan_request`."""
     # Before any parsing: the request topic takes events up to twice the limit so that
     # these get an answer instead of a refusal at publish. Reading their identity parses
     # the JSON once (a few ms for the largest), the cost of any request under the limit.
@@ -102,7 +116,16 @@ def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcom
 
     classification = classify(request)
     try:
-        plan = choose_route(config, request, classification)
+        if capabilities is None:
+            capabilities = model_capabilities(config)
+        plan = plan_request(
+            config,
+            request,
+            classification,
+            capabilities,
+            rotation=rotation,
+            latency_ms=latency_ms,
+        )
     except RoutingError as exc:
         letter = DeadLetter(
             request_id=request.request_id,
@@ -111,8 +134,9 @@ def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcom
             reason=exc.reason,
             detail=exc.detail,
         )
+        route_name = exc.route or request.route or ""
         usage = UsageEvent.rejection(
-            request.request_id, request.tenant, request.route or "", exc.reason, classification
+            request.request_id, request.tenant, route_name, exc.reason, classification
         )
         return Rejected(letter, usage)
 
@@ -127,6 +151,8 @@ def triage(raw: bytes, config: GatewayConfig, recent: RecentIds) -> TriageOutcom
         candidates=plan.candidates,
         first_seen_at=first_seen_at,
         deadline_at=deadline_for(request, policy, first_seen_at),
+        strategy=plan.strategy,
+        arm=plan.arm,
     )
     return Routed(dispatch)
 
@@ -138,18 +164,35 @@ class TriageStage:
     reaches dispatch; a rejection is a terminal outcome, so it is settled like one.
     """
 
-    def __init__(self, config: GatewayConfig, publisher: Publisher, ledger: OutcomeLedger) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        publisher: Publisher,
+        ledger: OutcomeLedger,
+        latency_ms: Callable[[], Mapping[str, float]] = lambda: NO_LATENCY,
+    ) -> None:
         self.config = config
         self.topics = config.topics
         self.publisher = publisher
         self.ledger = ledger
         self.recent = RecentIds(config.dedup_window)
+        self.capabilities = model_capabilities(config)
+        self.rotation = Rotation()
+        self.latency_ms = latency_ms
+        """This worker's latency figures by model name, read once per request (fastest)."""
 
     async def handle(self, raw: bytes) -> None:
         await self.ledger.ready.wait()
         # triage() runs before the first await after the ledger is ready, and the window
         # starts tasks in arrival order, so dedup sees events in offset order.
-        outcome = triage(raw, self.config, self.recent)
+        outcome = triage(
+            raw,
+            self.config,
+            self.recent,
+            capabilities=self.capabilities,
+            rotation=self.rotation,
+            latency_ms=self.latency_ms(),
+        )
         if isinstance(outcome, Routed):
             rid = outcome.dispatch.request_id
             if self.ledger.answered(rid):

@@ -149,10 +149,11 @@ if "usage" in tables:
     out["outcomes"] = {r["outcome"]: int(r["n"]) for r in q(
         "SELECT outcome, count() AS n FROM {db}.usage GROUP BY outcome")}
     if "call_id" in cols:
-        out.update(q("SELECT uniqExactIf(call_id, outcome != 'rejected') AS calls"
-                     " FROM {db}.usage")[0])
+        out.update(q("SELECT uniqExactIf(call_id, outcome NOT IN ('rejected', 'skipped'))"
+                     " AS calls FROM {db}.usage")[0])
 if "usage_dedup" in tables:
-    out.update(q("SELECT count() AS dedup_rows, countIf(outcome != 'rejected') AS dedup_calls,"
+    out.update(q("SELECT count() AS dedup_rows,"
+                 " countIf(outcome NOT IN ('rejected', 'skipped')) AS dedup_calls,"
                  " countIf(outcome IN ('success', 'error')) AS completed_calls,"
                  " countIf(outcome = 'interrupted') AS interrupted_calls"
                  " FROM {db}.usage_dedup")[0])

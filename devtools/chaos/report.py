@@ -48,9 +48,9 @@ def render(result: ChaosResult) -> str:
 
     usage = result.usage
     basis = (
-        "distinct call_id, outcome != 'rejected'"
+        "distinct call_id, outcome not rejected or skipped"
         if usage.get("call_id")
-        else "usage_dedup rows, outcome != 'rejected' (no call_id column yet)"
+        else "usage_dedup rows, outcome not rejected or skipped (no call_id column yet)"
     )
     multi = result.duplicates + len(result.conflicting)
     drain = result.drain

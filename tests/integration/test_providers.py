@@ -213,9 +213,10 @@ async def test_every_provider_answers_through_the_pipeline(
     letters = {d["request_id"]: d for d in got[topics["dlq"]]}
     assert set(letters) == {f"tool-{name}" for name in NO_TOOLS}, letters
     for letter in letters.values():
-        assert letter["reason"] == "permanent_error"
-        assert letter["last_error"]["kind"] == "unsupported_feature"
-        assert "tools" in letter["last_error"]["message"]
+        # Capability fit at triage: no call is made to a provider that cannot take tools.
+        assert (letter["reason"], letter["stage"]) == ("no_capable_model", "triage"), letter
+        assert "tools" in letter["detail"]
+        assert letter["last_error"] is None
     by_id = {r["request_id"]: r for r in got[topics["responses"]]}
     assert set(by_id) == {f"via-{name}" for name in PROVIDERS} | {
         f"tool-{name}" for name in set(PROVIDERS) - NO_TOOLS

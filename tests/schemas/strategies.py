@@ -41,6 +41,7 @@ from schemas.chat import (
     ToolChoice,
     ToolSpec,
 )
+from schemas.config import RouteStrategy
 from schemas.events import (
     MAX_DEADLINE_S,
     AdmissionMark,
@@ -365,6 +366,7 @@ def _admission_marks(draw: st.DrawFn) -> AdmissionMark:
 
 
 admission_marks = _admission_marks()
+route_strategies = st.just(DEFAULT) | _choices(RouteStrategy)
 
 
 @st.composite
@@ -386,6 +388,8 @@ def dispatch_events(draw: st.DrawFn) -> DispatchEvent:
         deadline_at=_optional(aware_datetimes),
         history=st.lists(attempt_records, max_size=3),
         admission=_optional(admission_marks),
+        strategy=route_strategies,
+        arm=_optional(st.text(max_size=20)),
     )
 
 
@@ -456,6 +460,8 @@ def _llm_responses(draw: st.DrawFn) -> LLMResponse:
         provider_request_id=_optional(st.text(max_size=40)),
         downgraded=st.just(DEFAULT) | st.booleans(),
         downgrade_reason=_optional(st.text(max_size=100)),
+        strategy=route_strategies,
+        arm=_optional(st.text(max_size=20)),
         created_at=stamps,
     )
 

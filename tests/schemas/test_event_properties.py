@@ -43,6 +43,9 @@ from adapters.ollama.payload import build_payload as ollama_payload
 from adapters.openai.adapter import OpenAIAdapter
 from adapters.openai.payload import build_payload as openai_payload
 from adapters.registry import ADAPTERS
+from policy.classifier import classify
+from policy.router import choose_route
+from policy.strategy import capable, model_capabilities
 from schemas.admission import AdmitEvent, SpendEvent, admission_event
 from schemas.base import Event
 from schemas.chat import ImagePart, ResponseFormat, Role, ToolChoice
@@ -62,6 +65,7 @@ from tests.schemas.strategies import (
 # Loaded at import: the strategies draw the config's route names and tenants.
 CONFIG = load_config(EXAMPLE_CONFIG)
 ROUTES = [r.name for r in CONFIG.routes]
+CAPABILITIES = model_capabilities(CONFIG)
 TENANTS = sorted({t for r in CONFIG.routes for t in r.when.tenants or ()})
 REQUESTS = llm_requests(routes=ROUTES, tenants=TENANTS)
 
@@ -222,6 +226,10 @@ def _summary(outcome: object) -> str:
     return type(outcome).__name__
 
 
+def _route_models(request: LLMRequest, config: GatewayConfig) -> list[str]:
+    return choose_route(config, request, classify(request)).candidates
+
+
 def _check_triage(raw: bytes, request: LLMRequest, config: GatewayConfig) -> DispatchEvent | None:
     outcome = triage(raw, config, RecentIds(8))
     assert not isinstance(outcome, Duplicate)
@@ -231,6 +239,10 @@ def _check_triage(raw: bytes, request: LLMRequest, config: GatewayConfig) -> Dis
     elif request.route is not None and config.route(request.route) is None:
         assert isinstance(outcome, Rejected)
         assert outcome.dead_letter.reason == "unknown_route"
+    elif not capable(_route_models(request, config), request, config, CAPABILITIES):
+        # Too long for every model of its route, or a feature none of them carries.
+        assert isinstance(outcome, Rejected), _summary(outcome)
+        assert outcome.dead_letter.reason == "no_capable_model"
     else:
         # The example config ends its automatic routes with a catch-all.
         assert isinstance(outcome, Routed), _summary(outcome)
@@ -342,6 +354,10 @@ def test_every_model_can_send_or_refuse_what_triage_dispatches(
     # The route's candidates first, as the dispatcher tries them; then every other model,
     # so every wire format meets every request shape.
     others = [m for m in CONFIG.models if m not in dispatch.candidates]
+    for model_name in dispatch.candidates:
+        # Triage kept only the models that carry what the request needs.
+        adapter = adapters[CONFIG.models[model_name].provider]
+        check_supported(_provider_request(model_name, dispatch.request), adapter.capabilities, "")
     for model_name in [*dispatch.candidates, *others]:
         adapter = adapters[CONFIG.models[model_name].provider]
         body = _send_or_refuse(adapter, _provider_request(model_name, dispatch.request))
