@@ -302,6 +302,8 @@ class UsageEvent(Event):
     complexity: float = 0.0
     tier: str = ""
     task_type: str = ""
+    strategy: str = Field(default="", description="the route's strategy (empty: rejections)")
+    arm: str = Field(default="", description="the strategy's first choice, if it names one")
     started_at: datetime = Field(default_factory=utcnow)
 
     @classmethod

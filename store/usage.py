@@ -38,6 +38,8 @@ USAGE_COLUMNS = """
     complexity      Float32,
     tier            LowCardinality(String),
     task_type       LowCardinality(String),
+    strategy        LowCardinality(String),
+    arm             LowCardinality(String),
     started_at      DateTime64(3, 'UTC'),
     inserted_at     DateTime64(3, 'UTC') DEFAULT now64(3)
 """
@@ -102,6 +104,11 @@ class UsageStore:
         self.backend.command(
             f"ALTER TABLE {db}.usage ADD COLUMN IF NOT EXISTS call_id String AFTER attempt"
         )
+        for column in ("strategy", "arm"):
+            self.backend.command(
+                f"ALTER TABLE {db}.usage ADD COLUMN IF NOT EXISTS {column}"
+                " LowCardinality(String) AFTER task_type"
+            )
         # Replaced on every start: a view's columns are fixed when it is created, and
         # older stores hold the one-row-per-(request_id, attempt) version.
         self.backend.command(USAGE_DEDUP_SQL.format(db=db))

@@ -127,4 +127,6 @@ class CandidateGate:
             complexity=ev.classification.score,
             tier=ev.classification.tier,
             task_type=ev.classification.task_type,
+            strategy=ev.strategy,
+            arm=ev.arm or "",
         )

@@ -119,6 +119,8 @@ class Dispatcher:
             complexity=ev.classification.score,
             tier=ev.classification.tier,
             task_type=ev.classification.task_type,
+            strategy=ev.strategy,
+            arm=ev.arm or "",
             started_at=utcnow() - timedelta(milliseconds=latency_ms),
         )
 

@@ -552,6 +552,8 @@ def _usage_events(draw: st.DrawFn) -> UsageEvent:
         complexity=finite_floats,
         tier=st.text(max_size=10),
         task_type=st.text(max_size=10),
+        strategy=st.text(max_size=12),
+        arm=st.text(max_size=20),
         started_at=stamps,
     )
 

@@ -6,7 +6,7 @@ import pytest
 
 from adapters.http_client import make_http_client
 from schemas.config_loader import parse_config
-from schemas.events import Classification, DispatchEvent, LLMRequest, LLMResponse
+from schemas.events import Classification, DispatchEvent, LLMRequest, LLMResponse, UsageEvent
 from streams.dispatch import Dispatcher
 from streams.model_client import ModelClient
 from tests.emulated import StartEmulator, start_emulator  # noqa: F401
@@ -55,3 +55,9 @@ routes:
         await http.aclose()
     responses: list[LLMResponse] = publisher.on("llm.responses")
     assert [(r.model, r.strategy, r.arm) for r in responses] == [("b", strategy, arm)]
+    # Both usage rows of the call (started, then its completion) carry them too.
+    rows: list[UsageEvent] = publisher.on("llm.usage")
+    assert [(u.outcome, u.strategy, u.arm) for u in rows] == [
+        ("started", strategy, arm or ""),
+        ("success", strategy, arm or ""),
+    ]
