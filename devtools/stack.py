@@ -113,6 +113,12 @@ class Emulator:
         body = {"model": model, "status": status, "seconds": seconds}
         httpx.post(f"{self.url}/_emulator/fault", json=body, timeout=5).raise_for_status()
 
+    def latency(self, model: str, ms: float, seconds: float) -> None:
+        """Every call to upstream ``model`` takes ``ms`` (in place of its profile's) for
+        ``seconds``."""
+        body = {"model": model, "ms": ms, "seconds": seconds}
+        httpx.post(f"{self.url}/_emulator/latency", json=body, timeout=5).raise_for_status()
+
     def end_outage(self) -> None:
         httpx.delete(f"{self.url}/_emulator/outage", timeout=5).raise_for_status()
 

@@ -5,7 +5,8 @@ Routes: each wire's own (``emulator.registry``), ``GET /_emulator/stats`` and
 seconds every chat call is read, counted and then dropped without an answer, a
 connection-level failure) and ``DELETE /_emulator/outage`` (end it now), ``POST /_emulator/fault``
 (``{"model": M, "status": S, "seconds": T}``: upstream model M answers HTTP S for T
-seconds), ``GET /healthz``.
+seconds), ``POST /_emulator/latency`` (``{"model": M, "ms": X, "seconds": T}``: for T seconds
+every call to upstream model M takes X ms, in place of its profile's latency), ``GET /healthz``.
 
 Every chat call is counted in the stats when it arrives, whatever happens next: hung,
 dropped by an outage, or abandoned by its client mid-upload.
@@ -50,6 +51,8 @@ _CACHE_STEP = 128
 _UNAUTHORIZED_STATUSES = frozenset({401, 403})
 # An outage longer than this is a typo, not a test.
 _MAX_OUTAGE_S = 3600.0
+# A forced latency above the longest provider timeout anyone configures is a typo.
+_MAX_FORCED_LATENCY_MS = 600_000.0
 # Stats outcomes of calls that got no HTTP answer.
 OUTAGE = "outage"
 CLIENT_GONE = "client_gone"
@@ -68,12 +71,20 @@ class _State:
         self.outage_until = 0.0  # time.monotonic() at which the outage ends
         # Upstream model -> (HTTP status every call gets, time.monotonic() it ends).
         self.forced: dict[str, tuple[ErrorStatus, float]] = {}
+        # Upstream model -> (latency in seconds every call takes, time.monotonic() it ends).
+        self.slowed: dict[str, tuple[float, float]] = {}
 
     def in_outage(self) -> bool:
         return time.monotonic() < self.outage_until
 
     def forced_status(self, model: str) -> ErrorStatus | None:
         found = self.forced.get(model)
+        if found is None or time.monotonic() >= found[1]:
+            return None
+        return found[0]
+
+    def forced_latency_s(self, model: str) -> float | None:
+        found = self.slowed.get(model)
         if found is None or time.monotonic() >= found[1]:
             return None
         return found[0]
@@ -117,6 +128,7 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_post("/_emulator/outage", _start_outage)
     app.router.add_delete("/_emulator/outage", _end_outage)
     app.router.add_post("/_emulator/fault", _start_fault)
+    app.router.add_post("/_emulator/latency", _start_latency)
     app.router.add_get("/healthz", _healthz)
     return app
 
@@ -230,7 +242,11 @@ async def _answer(
     forced = state.forced_status(call.model)
     if forced is not None:
         pick = FaultPick(fault="error", status=forced)
+    # Sampled even when overridden, so a forced latency does not shift the fault stream.
     latency_s = profile.sample_latency_s(state.faults)
+    slowed = state.forced_latency_s(call.model)
+    if slowed is not None:
+        latency_s = slowed
     outcome = f"error_{pick.status}" if pick.status is not None else pick.fault
     # Counted on arrival, so a caller that timed out still sees its attempt.
     state.stats.record(wire.name, call.model, outcome)
@@ -338,6 +354,33 @@ async def _start_fault(request: web.Request) -> web.Response:
         )
     request.app[_STATE].forced[model] = (cast(ErrorStatus, status), time.monotonic() + seconds)
     return web.json_response({"model": model, "status": status, "seconds": seconds})
+
+
+async def _start_latency(request: web.Request) -> web.Response:
+    """``{"model": M, "ms": X, "seconds": T}``: every call to upstream model M takes X ms for
+    T seconds (one deployment slowing down while others keep their pace)."""
+    try:
+        body = orjson.loads(await request.read())
+        model, ms, seconds = body["model"], body["ms"], body["seconds"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return web.json_response(
+            {"error": 'body must be {"model": <name>, "ms": <number>, "seconds": <number>}'},
+            status=400,
+        )
+    if not isinstance(model, str) or not model:
+        return web.json_response({"error": "model must be a name"}, status=400)
+    for name, value, limit in (
+        ("ms", ms, _MAX_FORCED_LATENCY_MS),
+        ("seconds", seconds, _MAX_OUTAGE_S),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return web.json_response({"error": f"{name} must be a number"}, status=400)
+        if not 0 < value <= limit:
+            return web.json_response(
+                {"error": f"{name} must be above 0 and at most {limit:.0f}"}, status=400
+            )
+    request.app[_STATE].slowed[model] = (ms / 1000.0, time.monotonic() + seconds)
+    return web.json_response({"model": model, "ms": ms, "seconds": seconds})
 
 
 async def _end_outage(request: web.Request) -> web.Response:

@@ -125,6 +125,58 @@ async def test_a_forced_status_hits_one_model_for_its_seconds(
     assert counted["error_503"] >= 1 and counted["ok"] == 1
 
 
+async def timed_post(
+    http: httpx.AsyncClient, emulator: RunningEmulator, model: str
+) -> tuple[int, float]:
+    began = time.monotonic()
+    status = (await post(http, emulator, model)).status_code
+    return status, time.monotonic() - began
+
+
+async def test_a_forced_latency_slows_one_model_for_its_seconds(
+    start_emulator: StartEmulator, http: httpx.AsyncClient
+) -> None:
+    # The default profile answers at once (fixed 0 ms), so 300 ms can only be the override.
+    emulator = await start_emulator()
+    slowed = {"model": "a", "ms": 300, "seconds": 1.5}
+    started = await http.post(f"{emulator.base_url}/_emulator/latency", json=slowed)
+    assert (started.status_code, started.json()) == (200, slowed)
+    began = time.monotonic()
+    status, took = await timed_post(http, emulator, "a")
+    assert status == 200 and took >= 0.3, f"a call to a took {took:.3f}s, want >= 0.3s"
+    status, took = await timed_post(http, emulator, "b")
+    assert status == 200 and took < 0.3, f"a call to b took {took:.3f}s, want < 0.3s"
+    deadline = began + 10
+    while (await timed_post(http, emulator, "a"))[1] >= 0.3:
+        assert time.monotonic() < deadline, "the forced latency never ended"
+    assert time.monotonic() - began >= 1.5
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"model": "a", "ms": 100},
+        {"model": "a", "ms": 0, "seconds": 1},
+        {"model": "a", "ms": 600_001, "seconds": 1},
+        {"model": "a", "ms": "100", "seconds": 1},
+        {"model": "a", "ms": 100, "seconds": 0},
+        {"model": "a", "ms": 100, "seconds": 3601},
+        {"model": "", "ms": 100, "seconds": 1},
+        {"model": 7, "ms": 100, "seconds": 1},
+        [],
+    ],
+)
+async def test_bad_latency_requests_are_refused(
+    start_emulator: StartEmulator, http: httpx.AsyncClient, payload: object
+) -> None:
+    emulator = await start_emulator()
+    answer = await http.post(f"{emulator.base_url}/_emulator/latency", json=payload)
+    assert answer.status_code == 400
+    assert answer.json()["error"]
+    status, took = await timed_post(http, emulator, "a")
+    assert status == 200 and took < 0.1, "a refused request still slowed the model"
+
+
 @pytest.mark.parametrize(
     "body", [{"model": "a", "status": 418, "seconds": 1}, {"model": "a", "seconds": 1}]
 )
