@@ -76,6 +76,9 @@ class CandidateGate:
             elif self.limiter is not None and not await self.limiter.acquire(name, tokens):
                 why = "provider_limited"
                 waits.append(self.limiter.slot_in_s(name, tokens))
+                if self.health is not None:
+                    # allow() may have counted a half-open probe that will not be made.
+                    self.health.release(deployment)
             if why is None:
                 chosen = ev
                 if index != ev.candidate_index:
