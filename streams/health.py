@@ -20,14 +20,15 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from policy.breaker import Breaker, Transition
 from schemas.config import BreakerConfig
 from schemas.health import BreakerState, HealthRecord
+from streams.topic_reader import partitions_of, tail
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,16 @@ class HealthBoard:
             raise
         self._consumer = consumer
         self._tasks = [
-            asyncio.create_task(self._read(consumer, ends)),
+            asyncio.create_task(
+                tail(
+                    consumer,
+                    ends,
+                    self.ready,
+                    self._on_record,
+                    describe=self._describe,
+                    max_records=1000,
+                )
+            ),
             asyncio.create_task(self._tick()),
         ]
 
@@ -246,7 +256,7 @@ class HealthBoard:
         deadline = time.monotonic() + _TOPIC_WAIT_S
         while True:
             try:
-                return await partitions_of(self._bootstrap, self._topic)
+                return [tp.partition for tp in await partitions_of(self._bootstrap, [self._topic])]
             except RuntimeError:
                 if time.monotonic() > deadline:
                     raise
@@ -274,32 +284,13 @@ class HealthBoard:
             await asyncio.sleep(self.publish_interval_s)
             self.publish_stats()
 
-    async def _read(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:
-        behind = {tp for tp, end in targets.items() if end > 0}
-        t0 = time.monotonic()
-        while True:
-            if behind:
-                for tp in list(behind):
-                    if await consumer.position(tp) >= targets[tp]:
-                        behind.discard(tp)
-            if not behind and not self.ready.is_set():
-                log.info(
-                    "health board ready: %d deployments in %.2fs",
-                    len(self._breakers),
-                    time.monotonic() - t0,
-                )
-                self.ready.set()
-            try:
-                batches = await consumer.getmany(timeout_ms=500, max_records=1000)
-            except Exception as exc:  # the client reconnects by itself; keep tailing
-                log.warning("health topic read failed, retrying: %r", exc)
-                await asyncio.sleep(1.0)
-                continue
-            for tp, messages in batches.items():
-                for message in messages:
-                    record = _parse(tp, message.offset, message.value)
-                    if record is not None:
-                        self.apply(record)
+    def _on_record(self, tp: TopicPartition, message: Any) -> None:
+        record = _parse(tp, message.offset, message.value)
+        if record is not None:
+            self.apply(record)
+
+    def _describe(self) -> str:
+        return f"health board ready: {len(self._breakers)} deployments"
 
 
 def _parse(tp: TopicPartition, offset: int, value: bytes | None) -> HealthRecord | None:
@@ -314,20 +305,6 @@ def _parse(tp: TopicPartition, offset: int, value: bytes | None) -> HealthRecord
         return None
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    # A consumer without a subscription knows no partitions; the admin client does.
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    found = [part["partition"] for t in described for part in t["partitions"]]
-    if not found:
-        raise RuntimeError(f"topic {topic!r} not found on the broker")
-    return sorted(found)
-
-
 async def read_health(bootstrap: str, topic: str) -> dict[str, HealthRecord]:
     """The last record per deployment on ``topic``."""
     consumer = AIOKafkaConsumer(
@@ -335,7 +312,7 @@ async def read_health(bootstrap: str, topic: str) -> dict[str, HealthRecord]:
     )
     try:
         await consumer.start()
-        tps = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+        tps = await partitions_of(bootstrap, [topic])
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

@@ -21,9 +21,11 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+
+from streams.topic_reader import partitions_of, tail
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +99,7 @@ class OutcomeLedger:
         )
         await consumer.start()
         self._consumer = consumer
-        tps = await self._partitions()
+        tps = await partitions_of(self._bootstrap, self._topics)
         consumer.assign(tps)
         since_ms = int((time.time() - self.horizon_s) * 1000)
         starts = await consumer.offsets_for_times(dict.fromkeys(tps, since_ms))
@@ -105,25 +107,9 @@ class OutcomeLedger:
         for tp in tps:
             found = starts.get(tp)
             consumer.seek(tp, found.offset if found is not None else ends[tp])
-        self._tail = asyncio.create_task(self._read(consumer, ends))
-
-    async def _partitions(self) -> list[TopicPartition]:
-        # A consumer without a subscription knows no partitions; the admin client does.
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-        await admin.start()
-        try:
-            described = await admin.describe_topics(self._topics)
-        finally:
-            await admin.close()
-        tps = [
-            TopicPartition(topic["topic"], part["partition"])
-            for topic in described
-            for part in topic["partitions"]
-        ]
-        missing = set(self._topics) - {tp.topic for tp in tps}
-        if missing:
-            raise RuntimeError(f"outcome topics not found on the broker: {sorted(missing)}")
-        return tps
+        self._tail = asyncio.create_task(
+            tail(consumer, ends, self.ready, self._on_record, describe=self._describe)
+        )
 
     async def stop(self) -> None:
         if self._tail is not None:
@@ -133,28 +119,9 @@ class OutcomeLedger:
         if self._consumer is not None:
             await self._consumer.stop()
 
-    async def _read(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:
-        behind = {tp for tp, end in targets.items() if end > 0}
-        t0 = time.monotonic()
-        while True:
-            if behind:
-                for tp in list(behind):
-                    if await consumer.position(tp) >= targets[tp]:
-                        behind.discard(tp)
-            if not behind and not self.ready.is_set():
-                log.info(
-                    "outcome ledger ready: %d answered request_ids in %.2fs",
-                    len(self._answered),
-                    time.monotonic() - t0,
-                )
-                self.ready.set()
-            try:
-                batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-            except Exception as exc:  # the client reconnects by itself; keep tailing
-                log.warning("outcome ledger read failed, retrying: %r", exc)
-                await asyncio.sleep(1.0)
-                continue
-            for messages in batches.values():
-                for message in messages:
-                    if message.key:
-                        self._mark(message.key.decode("utf-8", errors="replace"))
+    def _on_record(self, tp: TopicPartition, record: Any) -> None:
+        if record.key:
+            self._mark(record.key.decode("utf-8", errors="replace"))
+
+    def _describe(self) -> str:
+        return f"outcome ledger ready: {len(self._answered)} answered request_ids"

@@ -22,11 +22,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from policy.admission import TenantBook
 from schemas.admission import TenantSnapshot
+from streams.topic_reader import partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ async def read_snapshots(
     try:
         await consumer.start()
         if partitions is None:
-            partitions = await _partitions_of(bootstrap, topic)
+            partitions = [tp.partition for tp in await partitions_of(bootstrap, [topic])]
         tps = [TopicPartition(topic, p) for p in partitions]
         result: dict[int, dict[str, TenantSnapshot]] = {tp.partition: {} for tp in tps}
         if not tps:
@@ -82,20 +82,6 @@ async def read_snapshots(
         return result
     finally:
         await consumer.stop()
-
-
-async def _partitions_of(bootstrap: str, topic: str) -> list[int]:
-    # A consumer without a subscription knows no partitions; the admin client does.
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    found = [part["partition"] for t in described for part in t["partitions"]]
-    if not found:
-        raise RuntimeError(f"topic {topic!r} not found on the broker")
-    return sorted(found)
 
 
 class TenantStates:

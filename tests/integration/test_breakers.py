@@ -15,7 +15,7 @@ import pytest
 
 from schemas.config_loader import load_config
 from schemas.health import HealthRecord, deployment_key
-from streams.health import partitions_of
+from streams.topic_reader import partitions_of
 from tests.integration.budget_helpers import read_all
 from tests.integration.harness import Emulator, Worker, collect
 from tests.integration.routing_helpers import (
@@ -64,7 +64,7 @@ def half_opens_within(span_s: float) -> int:
 
 async def health_records(bootstrap: str, topic: str) -> list[HealthRecord]:
     """Every record still on the health topic (compaction has not run in a test's time)."""
-    partitions = len(await partitions_of(bootstrap, topic))
+    partitions = len(await partitions_of(bootstrap, [topic]))
     records = await read_all(bootstrap, topic, partitions)
     return sorted((HealthRecord.model_validate(r.value) for r in records), key=lambda h: h.since)
 

@@ -1,0 +1,78 @@
+"""Reading topics outside the consumer group: finding their partitions, and tailing them.
+
+The outcome ledger, the health board and the tenant states read topics with plain
+aiokafka consumers (no group: each worker reads what it needs whatever the group assigns
+it). They share how a topic's partitions are found and how a reader catches up with the
+end offsets it was given, says so once, and then keeps tailing through broker hiccups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+log = logging.getLogger(__name__)
+
+# Called for every record read: its partition and the aiokafka record.
+OnRecord = Callable[[TopicPartition, Any], None]
+
+
+async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of ``topics``; raises RuntimeError naming any topic not found."""
+    # A consumer without a subscription knows no partitions; the admin client does.
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    tps = [
+        TopicPartition(topic["topic"], part["partition"])
+        for topic in described
+        for part in topic["partitions"]
+    ]
+    missing = set(topics) - {tp.topic for tp in tps}
+    if missing:
+        raise RuntimeError(f"topics not found on the broker: {sorted(missing)}")
+    return sorted(tps, key=lambda tp: (tp.topic, tp.partition))
+
+
+async def tail(
+    consumer: AIOKafkaConsumer,
+    targets: dict[TopicPartition, int],
+    ready: asyncio.Event,
+    on_record: OnRecord,
+    *,
+    describe: Callable[[], str],
+    max_records: int = 5000,
+) -> None:
+    """Read until cancelled; set ``ready`` once every partition reached its target offset.
+
+    ``describe`` says what was loaded, for the one log line at ``ready``.
+    """
+    behind = {tp for tp, end in targets.items() if end > 0}
+    topics = sorted({tp.topic for tp in targets})
+    t0 = time.monotonic()
+    while True:
+        if behind:
+            for tp in list(behind):
+                if await consumer.position(tp) >= targets[tp]:
+                    behind.discard(tp)
+        if not behind and not ready.is_set():
+            log.info("%s in %.2fs", describe(), time.monotonic() - t0)
+            ready.set()
+        try:
+            batches = await consumer.getmany(timeout_ms=500, max_records=max_records)
+        except Exception as exc:  # the client reconnects by itself; keep tailing
+            log.warning("reading %s failed, retrying: %r", topics, exc)
+            await asyncio.sleep(1.0)
+            continue
+        for tp, records in batches.items():
+            for record in records:
+                on_record(tp, record)
