@@ -320,12 +320,8 @@ async def _start_outage(request: web.Request) -> web.Response:
         seconds = orjson.loads(await request.read())["seconds"]
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return web.json_response({"error": 'body must be {"seconds": <number>}'}, status=400)
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        return web.json_response({"error": "seconds must be a number"}, status=400)
-    if not 0 < seconds <= _MAX_OUTAGE_S:
-        return web.json_response(
-            {"error": f"seconds must be above 0 and at most {_MAX_OUTAGE_S:.0f}"}, status=400
-        )
+    if (problem := _number_error("seconds", seconds, _MAX_OUTAGE_S)) is not None:
+        return web.json_response({"error": problem}, status=400)
     request.app[_STATE].outage_until = time.monotonic() + seconds
     return web.json_response({"outage_s": seconds})
 
@@ -346,12 +342,8 @@ async def _start_fault(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": f"model must be a name, status one of {list(statuses)}"}, status=400
         )
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        return web.json_response({"error": "seconds must be a number"}, status=400)
-    if not 0 < seconds <= _MAX_OUTAGE_S:
-        return web.json_response(
-            {"error": f"seconds must be above 0 and at most {_MAX_OUTAGE_S:.0f}"}, status=400
-        )
+    if (problem := _number_error("seconds", seconds, _MAX_OUTAGE_S)) is not None:
+        return web.json_response({"error": problem}, status=400)
     request.app[_STATE].forced[model] = (cast(ErrorStatus, status), time.monotonic() + seconds)
     return web.json_response({"model": model, "status": status, "seconds": seconds})
 
@@ -373,14 +365,19 @@ async def _start_latency(request: web.Request) -> web.Response:
         ("ms", ms, _MAX_FORCED_LATENCY_MS),
         ("seconds", seconds, _MAX_OUTAGE_S),
     ):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return web.json_response({"error": f"{name} must be a number"}, status=400)
-        if not 0 < value <= limit:
-            return web.json_response(
-                {"error": f"{name} must be above 0 and at most {limit:.0f}"}, status=400
-            )
+        if (problem := _number_error(name, value, limit)) is not None:
+            return web.json_response({"error": problem}, status=400)
     request.app[_STATE].slowed[model] = (ms / 1000.0, time.monotonic() + seconds)
     return web.json_response({"model": model, "ms": ms, "seconds": seconds})
+
+
+def _number_error(name: str, value: object, limit: float) -> str | None:
+    """Why ``value`` is not a number in (0, ``limit``], or None when it is one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{name} must be a number"
+    if not 0 < value <= limit:
+        return f"{name} must be above 0 and at most {limit:.0f}"
+    return None
 
 
 async def _end_outage(request: web.Request) -> web.Response:

@@ -11,9 +11,13 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from schemas.config import GatewayConfig
 from schemas.config_loader import ConfigError, load_config
+
+T = TypeVar("T")
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
@@ -106,8 +110,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_budgets(args: argparse.Namespace) -> int:
-    from aiokafka.errors import KafkaError
-
     from routeyard.budgets import budget_rows, budgets_json, format_budgets
     from schemas.base import utcnow
     from streams.tenant_state import read_snapshots
@@ -117,36 +119,32 @@ def cmd_budgets(args: argparse.Namespace) -> int:
         off = "admission is off: the config sets neither admission.default nor admission.tenants"
         print("[]" if args.format == "json" else off)
         return 0
-    bootstrap = _bootstrap(args)
-    topic = config.topics.admission_state
-    try:
-        found = asyncio.run(asyncio.wait_for(read_snapshots(bootstrap, topic), 30))
-    except (KafkaError, OSError, TimeoutError) as exc:
-        raise UsageError(f"cannot read {topic} from Kafka at {bootstrap}: {exc!r}") from exc
-    except RuntimeError as exc:  # the topic does not exist: no worker has created it yet
-        raise UsageError(f"Kafka at {bootstrap}: {exc}") from exc
+    found = _read_topic(_bootstrap(args), config.topics.admission_state, read_snapshots)
     now = utcnow()
     rows = budget_rows(config, (s for part in found.values() for s in part.values()), now)
     print(budgets_json(rows) if args.format == "json" else format_budgets(rows, now))
     return 0
 
 
-def cmd_health(args: argparse.Namespace) -> int:
+def _read_topic(bootstrap: str, topic: str, read: Callable[[str, str], Awaitable[T]]) -> T:
+    """``read(bootstrap, topic)`` within 30 s; Kafka's failures as a UsageError naming both."""
     from aiokafka.errors import KafkaError
 
+    try:
+        return asyncio.run(asyncio.wait_for(read(bootstrap, topic), 30))
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise UsageError(f"cannot read {topic} from Kafka at {bootstrap}: {exc!r}") from exc
+    except RuntimeError as exc:  # the topic does not exist: no worker has created it yet
+        raise UsageError(f"Kafka at {bootstrap}: {exc}") from exc
+
+
+def cmd_health(args: argparse.Namespace) -> int:
     from routeyard.health import format_health, health_json, health_rows
     from schemas.base import utcnow
     from streams.health import read_health
 
     config = _config(args.config)
-    bootstrap = _bootstrap(args)
-    topic = config.topics.health
-    try:
-        found = asyncio.run(asyncio.wait_for(read_health(bootstrap, topic), 30))
-    except (KafkaError, OSError, TimeoutError) as exc:
-        raise UsageError(f"cannot read {topic} from Kafka at {bootstrap}: {exc!r}") from exc
-    except RuntimeError as exc:  # the topic does not exist: no worker has created it yet
-        raise UsageError(f"Kafka at {bootstrap}: {exc}") from exc
+    found = _read_topic(_bootstrap(args), config.topics.health, read_health)
     now = utcnow()
     rows = health_rows(config, found.values(), now)
     print(health_json(rows) if args.format == "json" else format_health(rows, now))
