@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: install jars setup test test-unit demo chaos bench lint kafka-start kafka-stop clean
+.PHONY: install jars setup browser test test-unit demo chaos bench lint kafka-start kafka-stop clean
 
 # The venv with the package (editable) and its dev dependencies.
 install: $(VENV)/.installed
@@ -21,6 +21,11 @@ jars: install
 
 # Both: what test, demo and chaos need.
 setup: install jars
+
+# Debian's chromium for the dashboard's browser test (apt-get: run as root). Playwright
+# drives it as it is: `playwright install` (a download) is never needed.
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
 # Starts its own Kafka broker unless KAFKA_BOOTSTRAP is set, and stops it at the end.
 test: install jars

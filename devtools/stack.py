@@ -162,6 +162,8 @@ def derive_config(base: Path, tmp: Path, emulator_url: str, name: str, **overrid
         provider["base_url"] = emulator_base_url(provider, emulator_url)
     data["store"]["path"] = str(tmp / "chdb")
     data["usage_sink"]["flush_interval_s"] = 0.2
+    # Each test's analytics process serves its own port: several run at once.
+    data["analytics"] = {"listen": f"127.0.0.1:{free_port()}"}
     for key, value in overrides.items():
         data[key] = value
     path = tmp / "routeyard.yaml"
@@ -183,6 +185,9 @@ class Worker:
         if role is not None:
             argv += ["--role", role]
         self.role = role
+        listen = yaml.safe_load(config.read_text()).get("analytics", {}).get("listen")
+        # The query API and dashboard of a worker that runs the usage sink.
+        self.analytics_url = f"http://{listen}" if listen else None
         self.process = Process(tag, argv, tmp / f"{tag}.log", fake_credentials(config))
         wait_until(self._ready, 90, f"{tag} to join its group")
 

@@ -12,10 +12,16 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from schemas.config import GatewayConfig
 from schemas.config_loader import ConfigError, load_config
+
+if TYPE_CHECKING:
+    import faust
+
+    from store.owner import StoreOwner
 
 T = TypeVar("T")
 
@@ -55,7 +61,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
     from adapters.credentials import missing_credentials
-    from streams.app import create_app
+    from streams.app import create_app, store_owner
     from streams.topics import TopicCreationFailed, ensure_topics
 
     config = _config(args.config)
@@ -69,7 +75,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
     except TopicCreationFailed as exc:
         raise UsageError(f"Kafka at {bootstrap}: {exc}") from exc
-    app = create_app(config, bootstrap, args.role)
+    owner = None
+    if args.role in ("analytics", "all"):
+        owner = store_owner(config)
+    app = create_app(config, bootstrap, args.role, owner)
+    if owner is not None:
+        serve_analytics(app, config, owner)
     # httpx logs every request at INFO: at hundreds of calls a second that is ~6% of
     # the worker's CPU (measured with py-spy) and drowns the worker's own log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -89,6 +100,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
     os._exit(code)
 
 
+def serve_analytics(app: faust.App, config: GatewayConfig, owner: StoreOwner) -> None:
+    """The query API and dashboard, as a task of the worker that owns the store."""
+    from routeyard.web.server import AnalyticsServer
+
+    server = AnalyticsServer(config, owner)
+
+    async def run_server() -> None:
+        await server.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    app.task(run_server)
+
+
 def cmd_emulate(args: argparse.Namespace) -> int:
     from emulator.profile import load_emulator_config
     from emulator.server import run
@@ -98,14 +125,51 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_time(text: str) -> datetime:
+    from routeyard.report import ReportArgumentError, parse_time
+    from schemas.base import utcnow
+
+    try:
+        return parse_time(text, utcnow())
+    except ReportArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _report_by(text: str) -> list[str]:
+    from routeyard.report import ReportArgumentError, parse_by
+
+    try:
+        return parse_by(text)
+    except ReportArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from routeyard.report import format_report
-    from store import UsageStore, open_backend
+    from routeyard.report import ReportArgumentError, iso_z, render_report, report_window
+    from schemas.base import utcnow
+
+    try:
+        since, until = report_window(args.since, args.until, utcnow())
+    except ReportArgumentError as exc:
+        raise UsageError(str(exc)) from exc
+    from routeyard.analytics_client import AnalyticsUnreachable, fetch_json
+    from store.queries import QueryError
 
     config = _config(args.config)
-    store = UsageStore(open_backend(config.store.path), config.store.database)
-    store.ensure_schema()
-    print(format_report(store.report()))
+    window = {"since": iso_z(since), "until": iso_z(until)}
+    params = {**window, "by": ",".join(args.by), "source": args.source}
+    summary = router = None
+    try:
+        if args.section in ("all", "summary"):
+            summary = fetch_json(config, "/api/summary", params)
+        if args.section in ("all", "router"):
+            router = fetch_json(config, "/api/router", window)
+    except QueryError as exc:
+        # The API's parameters are the command's flags, by the same names.
+        raise UsageError(f"--{exc}" if exc.param in params else str(exc)) from exc
+    except AnalyticsUnreachable as exc:
+        raise UsageError(str(exc)) from exc
+    print(render_report(summary, router, args.format))
     return 0
 
 
@@ -176,8 +240,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8400)
     p.set_defaults(func=cmd_emulate)
 
-    p = sub.add_parser("report", help="latency, tokens, cost, errors and fallbacks by model")
+    p = sub.add_parser(
+        "report", help="requests, errors, latency, tokens and cost by dimension; routing's saving"
+    )
     p.add_argument("--config", required=True)
+    ages = "ISO 8601 (UTC unless an offset is given), now, or an age such as 90m, 1h, 7d"
+    p.add_argument("--since", type=_report_time, help=f"{ages}; default: an hour before --until")
+    p.add_argument(
+        "--until", type=_report_time, help=f"{ages}; default: now (the current minute included)"
+    )
+    p.add_argument(
+        "--by",
+        type=_report_by,
+        default="model",
+        help="comma list of model, provider, tenant, route, task_type, tier, hour, day"
+        " (default model)",
+    )
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument(
+        "--source",
+        choices=["rollup", "raw"],
+        default="rollup",
+        help="rollup: the per-minute aggregates (fast over long ranges); raw: the usage rows",
+    )
+    p.add_argument(
+        "--section",
+        choices=["all", "summary", "router"],
+        default="all",
+        help="router: tier mix and the estimated saving against each route's strongest model",
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(

@@ -3,7 +3,7 @@
 ``llm.admission``       -> :data:`AdmissionEvent`: :class:`AdmitEvent` (a routed request
                            to admit) or :class:`SpendEvent` (what a provider call cost)
 ``llm.admission-state`` -> :class:`TenantSnapshot` (compacted: a tenant's whole state)
-``llm.alerts``          -> :class:`BudgetAlert`
+``llm.alerts``          -> :class:`BudgetAlert` (and rule alerts: schemas/alerts.py AlertEvent)
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ class TenantSnapshot(Event):
 
 class BudgetAlert(Event):
     topic_key_field: ClassVar[str] = "tenant"
+    # Records written before rule alerts shared the topic have no kind: they read as budget.
+    kind: Literal["budget"] = "budget"
     schema_version: Literal[1] = SCHEMA_VERSION
     tenant: str
     budget: str = Field(description="the budget's id: period plus scope")

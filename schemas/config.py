@@ -12,6 +12,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.alerts import AlertsConfig
 from schemas.budgets import AdmissionConfig, BudgetConfig
 from schemas.events import MAX_DEADLINE_S, TaskType, Tier
 from schemas.provider_limits import ProviderLimitConfig
@@ -212,6 +213,40 @@ class StoreConfig(_Config):
         default=".routeyard/chdb",
         description="embedded engine's data folder, used when CLICKHOUSE_URL is not set",
     )
+    raw_retention_days: int = Field(
+        default=90,
+        ge=0,
+        le=36_500,
+        description="days raw usage rows are kept (a TTL); 0 keeps them forever; rollups stay",
+    )
+
+
+class AnalyticsConfig(_Config):
+    """The analytics process's HTTP server: the query API and the dashboard."""
+
+    listen: str = Field(
+        default="127.0.0.1:8380",
+        pattern=r"^[^\s:]+:\d{1,5}$",
+        description="host:port of the query API and dashboard; report asks it first",
+    )
+
+    @model_validator(mode="after")
+    def _port_in_range(self) -> Self:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"listen: port {self.port} is not between 1 and 65535")
+        return self
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.listen}"
 
 
 # Kafka's own default message.max.bytes (1 MiB plus the 12-byte record-batch header).
@@ -274,10 +309,12 @@ class GatewayConfig(_Config):
     retry: RetryStageConfig = RetryStageConfig()
     usage_sink: UsageSinkConfig = UsageSinkConfig()
     store: StoreConfig = StoreConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
     limits: LimitsConfig = LimitsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     admission: AdmissionConfig = AdmissionConfig()
     breaker: BreakerConfig = BreakerConfig()
+    alerts: AlertsConfig = AlertsConfig()
     provider_limits: dict[str, ProviderLimitConfig] = Field(
         default_factory=dict,
         description="rpm/tpm per provider or model name, shared by the gateway workers",

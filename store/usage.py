@@ -3,9 +3,13 @@
 A call writes a ``started`` row before it and a completion row (success/error) after it.
 Analysts query ``usage`` directly or ``usage_dedup``, which keeps one row per call: the
 completion when there is one, else the started row shown as ``interrupted`` (its worker
-died mid-call, or the call is still in flight). Delivery is at least once, so a replay
-can write a row twice; the view collapses those, while two real calls of the same
-(request_id, attempt), e.g. one redone after a crash, stay two rows.
+died mid-call, or the call is still in flight).
+
+Delivery is at least once, so a replayed event can come back; :meth:`UsageStore.insert`
+drops the rows whose (call_id, outcome) the table already holds, so each lands once and
+the rollups fed by insert count it once (docs/design/analytics.md). Two real calls of
+the same (request_id, attempt), e.g. one redone after a crash, have two call ids and
+stay two rows. The schema is in ``store/migrations/``.
 """
 
 from __future__ import annotations
@@ -16,48 +20,8 @@ from typing import Any
 
 from schemas.events import UsageEvent
 from store.backends import StoreBackend
-
-USAGE_COLUMNS = """
-    request_id      String,
-    attempt         UInt16,
-    call_id         String,
-    tenant          LowCardinality(String),
-    route           LowCardinality(String),
-    model           LowCardinality(String),
-    provider        LowCardinality(String),
-    upstream_model  LowCardinality(String),
-    outcome         LowCardinality(String),
-    error_kind      LowCardinality(String),
-    status_code     UInt16,
-    is_fallback     Bool,
-    input_tokens    UInt32,
-    output_tokens   UInt32,
-    cached_input_tokens UInt32,
-    cost_usd        Decimal(18, 9),
-    latency_ms      Float64,
-    complexity      Float32,
-    tier            LowCardinality(String),
-    task_type       LowCardinality(String),
-    strategy        LowCardinality(String),
-    arm             LowCardinality(String),
-    started_at      DateTime64(3, 'UTC'),
-    inserted_at     DateTime64(3, 'UTC') DEFAULT now64(3)
-"""
-
-# Rows written before call_id existed have call_id = '': they dedupe by
-# (request_id, attempt) as they always did, and the view shows that key as their call_id.
-USAGE_DEDUP_SQL = """
-CREATE OR REPLACE VIEW {db}.usage_dedup AS
-SELECT * REPLACE (if(outcome = 'started', 'interrupted', outcome) AS outcome)
-FROM (
-    SELECT * REPLACE (
-        if(call_id = '', concat(request_id, ':', toString(attempt)), call_id) AS call_id
-    )
-    FROM {db}.usage
-    ORDER BY outcome = 'started', inserted_at
-    LIMIT 1 BY call_id
-)
-"""
+from store.migrations import Schema, migrate
+from store.retention import apply_retention
 
 REPORT_SQL = """
 SELECT
@@ -86,36 +50,43 @@ class UsageStore:
         self.backend = backend
         self.database = database
 
-    def ensure_schema(self) -> None:
-        db = self.database
-        self.backend.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-        self.backend.command(
-            f"CREATE TABLE IF NOT EXISTS {db}.usage ({USAGE_COLUMNS})"
-            " ENGINE = MergeTree PARTITION BY toYYYYMM(started_at)"
-            " ORDER BY (toDate(started_at), model, request_id, attempt)"
-        )
-        # Columns added after the first release; a no-op on tables created since.
-        # call_id is not in the sort key: it is random, so no query range-scans it, and
-        # old and new tables keep one key.
-        self.backend.command(
-            f"ALTER TABLE {db}.usage ADD COLUMN IF NOT EXISTS cached_input_tokens UInt32"
-            " AFTER output_tokens"
-        )
-        self.backend.command(
-            f"ALTER TABLE {db}.usage ADD COLUMN IF NOT EXISTS call_id String AFTER attempt"
-        )
-        for column in ("strategy", "arm"):
-            self.backend.command(
-                f"ALTER TABLE {db}.usage ADD COLUMN IF NOT EXISTS {column}"
-                " LowCardinality(String) AFTER task_type"
-            )
-        # Replaced on every start: a view's columns are fixed when it is created, and
-        # older stores hold the one-row-per-(request_id, attempt) version.
-        self.backend.command(USAGE_DEDUP_SQL.format(db=db))
+    def ensure_schema(self, raw_retention_days: int | None = None) -> None:
+        """Apply the migrations the store lacks; set retention when it is given."""
+        migrate(self.backend, self.database)
+        if raw_retention_days is not None:
+            apply_retention(Schema(self.backend, self.database), raw_retention_days)
 
-    def insert(self, events: Sequence[UsageEvent]) -> None:
+    def insert(self, events: Sequence[UsageEvent]) -> int:
+        """Insert the events' rows that the table does not hold yet; returns how many."""
         rows = [_row(e) for e in events]
-        self.backend.insert_json_rows(f"{self.database}.usage", rows)
+        seen = self._held(rows)
+        fresh = []
+        for r in rows:
+            key = (r["call_id"], r["outcome"])
+            if r["call_id"] and key in seen:
+                continue  # in the table, or twice in this batch
+            seen.add(key)
+            fresh.append(r)
+        self.backend.insert_json_rows(f"{self.database}.usage", fresh)
+        return len(fresh)
+
+    def _held(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        """The (call_id, outcome) pairs among ``rows`` already in the table.
+
+        A replayed event carries its first publication's started_at, so the lookup reads
+        only the batch's time range, and the bloom-filter index on call_id (m0006) narrows
+        that to a few granules.
+        """
+        ids = {r["call_id"] for r in rows if r["call_id"]}
+        if not ids:
+            return set()
+        times = [r["started_at"] for r in rows]
+        found = self.backend.query(
+            f"SELECT call_id, outcome FROM {self.database}.usage"
+            f" WHERE started_at BETWEEN '{min(times)}' AND '{max(times)}'"
+            f" AND call_id IN ({', '.join(_quote(i) for i in sorted(ids))})"
+        )
+        return {(str(f["call_id"]), str(f["outcome"])) for f in found}
 
     def report(self) -> list[dict[str, Any]]:
         """Per model: every provider call once, interrupted ones included; cost as Decimal."""
@@ -127,6 +98,11 @@ class UsageStore:
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         return self.backend.query(sql)
+
+
+def _quote(value: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _row(event: UsageEvent) -> dict[str, Any]:

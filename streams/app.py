@@ -26,7 +26,9 @@ from schemas.config import GatewayConfig
 from schemas.events import DeadLetterStage
 from schemas.health import HealthRecord, deployment_key
 from store import UsageStore, open_backend
+from store.owner import StoreOwner
 from streams.admission import AdmissionStage, is_admit
+from streams.alerting import AlertMonitor
 from streams.dead_letters import internal_error
 from streams.dispatch import Dispatcher
 from streams.health import HealthBoard
@@ -60,7 +62,20 @@ def group_id(config: GatewayConfig, role: Role) -> str:
     return f"{config.app_id}-analytics" if role == "analytics" else config.app_id
 
 
-def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> faust.App:
+def store_owner(config: GatewayConfig) -> StoreOwner:
+    """The analytics store's one owner in this process; opened on first use."""
+
+    def open_store() -> UsageStore:
+        return UsageStore(open_backend(config.store.path), config.store.database)
+
+    return StoreOwner(open_store, config.store.raw_retention_days)
+
+
+def create_app(
+    config: GatewayConfig, bootstrap: str, role: Role = "all", owner: StoreOwner | None = None
+) -> faust.App:
+    """The app of ``role``. ``owner``: the store's owner, when the caller also queries it
+    (the analytics HTTP server) so that both use one thread; made here when not given."""
     # faust makes a folder for table state even with the memory store: keep it out of the
     # working directory (no table here keeps state on disk).
     datadir = Path(tempfile.gettempdir()) / "routeyard-faust" / group_id(config, role)
@@ -243,22 +258,27 @@ def create_app(config: GatewayConfig, bootstrap: str, role: Role = "all") -> fau
                 await states.stop()
 
     if role in ("analytics", "all"):
+        if owner is None:
+            owner = store_owner(config)
+        sink_store = owner
+        # Raises ConfigError before start-up when a webhook's secret is not in the env.
+        monitor = AlertMonitor(config, publisher, bootstrap)
 
         @app.agent(topics[names.usage], name="usage_sink", supervisor_strategy=_CRASH)
         async def usage_agent(stream: faust.StreamT[bytes]) -> None:
-            def open_store() -> UsageStore:
-                return UsageStore(open_backend(config.store.path), config.store.database)
-
-            batcher = UsageBatcher(open_store, config.usage_sink)
+            batcher = UsageBatcher(sink_store, config.usage_sink)
             flusher = asyncio.create_task(batcher.run())
+            alerting = asyncio.create_task(monitor.run())
             try:
-                sink = UsageSink(names, batcher, publisher)
+                sink = UsageSink(names, batcher, publisher, monitor.observe)
                 size = config.usage_sink.batch_size * 2
                 await window("usage_sink", _without_source(sink.handle), size, None).run(stream)
             finally:
                 flusher.cancel()
+                alerting.cancel()
+                await monitor.stop()
                 await batcher.drain()
-                batcher.close()
+                sink_store.close()
 
     return app
 

@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import ValidationError
 
 from schemas.config import TopicsConfig, UsageSinkConfig
 from schemas.events import UsageEvent
-from store import StoreUnavailable, UsageStore
+from store import StoreUnavailable
+from store.owner import StoreOwner
 from streams.dead_letters import schema_invalid
 from streams.publisher import Publisher
 
@@ -39,17 +39,14 @@ def fold_started(events: list[UsageEvent]) -> list[UsageEvent]:
 
 
 class UsageBatcher:
-    def __init__(self, open_store: Callable[[], UsageStore], settings: UsageSinkConfig) -> None:
-        self._open_store = open_store
-        self.store: UsageStore | None = None
+    def __init__(self, owner: StoreOwner, settings: UsageSinkConfig) -> None:
+        self.owner = owner
         self.settings = settings
         self._pending: list[tuple[UsageEvent, asyncio.Future[None]]] = []
         self._full = asyncio.Event()
-        # The store's clients are blocking and the embedded engine wants one thread.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-store")
-        self._schema_ready = False
         self.inserted_rows = 0
         self.folded_rows = 0  # started rows not written: their completion was in the batch
+        self.held_rows = 0  # rows the store already had: replays of inserted events
         self.failed_inserts = 0
 
     async def add(self, event: UsageEvent) -> None:
@@ -76,7 +73,7 @@ class UsageBatcher:
         """On shutdown: insert what is pending, so a stopped worker leaves a complete store.
 
         Those events are not acknowledged any more (the window is gone), so they are
-        replayed on the next start; ``usage_dedup`` hides the repeated rows.
+        replayed on the next start, where the store's insert finds and skips their rows.
         """
         while self._pending:
             batch = self._pending[: self.settings.batch_size]
@@ -87,14 +84,13 @@ class UsageBatcher:
     async def _insert_until_done(
         self, batch: list[tuple[UsageEvent, asyncio.Future[None]]], max_tries: int | None = None
     ) -> bool:
-        loop = asyncio.get_running_loop()
         events = fold_started([e for e, _ in batch])
         backoff = 0.5
         tries = 0
         while True:
             tries += 1
             try:
-                await loop.run_in_executor(self._executor, self._insert, events)
+                written = await self.owner.run(lambda store: store.insert(events))
                 break
             except StoreUnavailable as exc:
                 self.failed_inserts += 1
@@ -115,35 +111,29 @@ class UsageBatcher:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
-        self.inserted_rows += len(events)
+        self.inserted_rows += written
         self.folded_rows += len(batch) - len(events)
-        log.info("usage sink inserted %d rows (%d in all)", len(events), self.inserted_rows)
+        self.held_rows += len(events) - written
+        log.info("usage sink inserted %d rows (%d in all)", written, self.inserted_rows)
         for _, done in batch:
             if not done.done():
                 done.set_result(None)
         return True
 
-    def _insert(self, events: list[UsageEvent]) -> None:
-        # Creating the schema here, not at start-up, lets a worker start while the
-        # store is down and catch up once it is back.
-        if self.store is None:
-            self.store = self._open_store()
-        if not self._schema_ready:
-            self.store.ensure_schema()
-            self._schema_ready = True
-        self.store.insert(events)
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
-        if self.store is not None:
-            self.store.backend.close()
-
 
 class UsageSink:
-    def __init__(self, topics: TopicsConfig, batcher: UsageBatcher, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        topics: TopicsConfig,
+        batcher: UsageBatcher,
+        publisher: Publisher,
+        observe: Callable[[UsageEvent], None] | None = None,
+    ) -> None:
+        """``observe``: sees every decoded event, before its insert (the alert monitor)."""
         self.topics = topics
         self.batcher = batcher
         self.publisher = publisher
+        self.observe = observe
 
     async def handle(self, raw: bytes) -> None:
         try:
@@ -152,4 +142,6 @@ class UsageSink:
             letter = schema_invalid("usage_sink", raw, "usage event", exc)
             await self.publisher.send(self.topics.dlq, letter, None)
             return
+        if self.observe is not None:
+            self.observe(event)
         await self.batcher.add(event)

@@ -7,8 +7,10 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import yaml
 
+from devtools.stack import free_port
 from schemas.events import UsageEvent
 from store import UsageStore, open_backend
 from tests.paths import EXAMPLE_CONFIG
@@ -47,6 +49,8 @@ def test_worker_names_the_missing_key_variable() -> None:
 def test_report_prints_the_store(tmp_path: Path) -> None:
     data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     data["store"]["path"] = str(tmp_path / "chdb")
+    # Nothing listens there: report opens the embedded folder itself.
+    data["analytics"] = {"listen": f"127.0.0.1:{free_port()}"}
     config = tmp_path / "gw.yaml"
     config.write_text(yaml.safe_dump(data))
     store = UsageStore(open_backend(tmp_path / "chdb"), "routeyard")
@@ -74,10 +78,20 @@ def test_report_prints_the_store(tmp_path: Path) -> None:
     store.backend.close()
     result = _run("report", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    header, row = result.stdout.splitlines()[:2]
-    assert header.split()[:3] == ["model", "attempts", "ok"]
-    assert row.split()[:3] == ["gpt-4o-mini", "4", "4"]
-    assert "total cost: $0.000180" in result.stdout
+    header, row = result.stdout.splitlines()[1:3]
+    assert header.split()[:4] == ["model", "requests", "calls", "ok"]
+    assert row.split()[:4] == ["gpt-4o-mini", "4", "4", "4"]
+    assert "total cost: $0.000180 over 4 requests, 4 calls" in result.stdout
+    assert "routing saved $0.000940" in result.stdout
+    result = _run("report", "--config", str(config), "--by", "tenant,route", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    doc = orjson.loads(result.stdout)
+    [summary] = doc["summary"]["rows"]
+    assert (summary["tenant"], summary["route"]) == ("acme", "default")
+    assert Decimal(summary["cost_usd"]) == Decimal("0.00018")
+    # At claude-haiku, the route's dearest model: (400 x 0.80 + 200 x 4.00) / 1M.
+    assert Decimal(doc["router"]["cost_if_strongest_usd"]) == Decimal("0.00112")
+    assert doc["router"]["estimate"] is True
 
 
 def test_help_lists_only_the_product_commands() -> None:

@@ -28,6 +28,7 @@ from schemas.admission import (
     SpendEvent,
     TenantSnapshot,
 )
+from schemas.alerts import AlertDim, AlertMetric, AlertReason, AlertState, RuleAlert
 from schemas.budgets import BudgetMode, Period
 from schemas.chat import (
     ChatMessage,
@@ -649,6 +650,7 @@ def _budget_alerts(draw: st.DrawFn) -> BudgetAlert:
     return _build(
         draw,
         BudgetAlert,
+        kind=st.just("budget") | st.just(DEFAULT),
         schema_version=st.just(1),
         tenant=st.text(max_size=64),
         budget=st.text(max_size=40),
@@ -664,6 +666,32 @@ def _budget_alerts(draw: st.DrawFn) -> BudgetAlert:
 
 budget_alerts = _budget_alerts()
 
+
+@st.composite
+def _rule_alerts(draw: st.DrawFn) -> RuleAlert:
+    by = draw(_choices(AlertDim))
+    return _build(
+        draw,
+        RuleAlert,
+        kind=st.just("rule") | st.just(DEFAULT),
+        schema_version=st.just(1),
+        state=_choices(AlertState),
+        rule=names_64,
+        metric=_choices(AlertMetric),
+        by=st.just(by),
+        dims=st.fixed_dictionaries({by: st.text(max_size=64)}),
+        value=_optional(finite_floats),
+        samples=counts,
+        threshold=finite_floats,
+        window_s=finite_floats,
+        reason=_choices(AlertReason),
+        since=datetimes,
+        at=stamps,
+    )
+
+
+rule_alerts = _rule_alerts()
+
 EVENT_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "LLMRequest": llm_requests(),
     "DispatchEvent": dispatch_events(),
@@ -675,4 +703,5 @@ EVENT_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "SpendEvent": spend_events,
     "TenantSnapshot": tenant_snapshots,
     "BudgetAlert": budget_alerts,
+    "RuleAlert": rule_alerts,
 }

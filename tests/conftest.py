@@ -1,3 +1,9 @@
+"""Fixtures for tests that run real processes: the session's broker, unique names, clean-up.
+
+Here at the root so that an integration test in any folder (tests/store, tests/routeyard)
+shares the one session broker instead of starting its own.
+"""
+
 from __future__ import annotations
 
 import os

@@ -1,0 +1,116 @@
+"""The query API's answers, independent of how they are asked for.
+
+:func:`answer` turns an endpoint and its query parameters into a JSON-ready dict, using a
+store it is handed. The analytics process's server calls it on the store's own thread;
+``routeyard report`` calls it directly when it reaches the store itself (a ClickHouse
+server, or the embedded folder when no process holds it). Bad parameters raise
+:class:`~store.queries.QueryError` naming the parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from policy.savings import router_savings, tier_mix
+from schemas.base import utcnow
+from schemas.config import GatewayConfig
+from store.queries import (
+    DIMENSIONS,
+    SOURCES,
+    STEPS,
+    QueryError,
+    Source,
+    Step,
+    TimeRange,
+    parse_instant,
+    summary,
+    timeseries,
+)
+from store.usage import UsageStore
+
+ENDPOINTS = ("/api/summary", "/api/timeseries", "/api/router", "/api/status")
+_DEFAULT_SPAN = timedelta(hours=1)
+
+
+def _window(params: Mapping[str, str], now: datetime) -> TimeRange:
+    until = parse_instant("until", params["until"], now) if params.get("until") else now
+    # A range ends at the start of its last minute: + 1 min takes in the minute under way.
+    if not params.get("until"):
+        until += timedelta(minutes=1)
+    since = parse_instant("since", params["since"], now) if params.get("since") else None
+    return TimeRange.of(since if since is not None else until - _DEFAULT_SPAN, until)
+
+
+def _choice(params: Mapping[str, str], name: str, known: tuple[str, ...], default: str) -> str:
+    value = params.get(name) or default
+    if value not in known:
+        raise QueryError(name, f"unknown {value!r} (known: {', '.join(known)})")
+    return value
+
+
+def _by(params: Mapping[str, str], default: str) -> list[str]:
+    text = params.get("by", default)
+    return [d.strip() for d in text.split(",") if d.strip()]
+
+
+def _summary(store: UsageStore, config: GatewayConfig, params: Mapping[str, str]) -> dict[str, Any]:
+    window = _window(params, utcnow())
+    by = _by(params, "model")
+    source = cast(Source, _choice(params, "source", SOURCES, "rollup"))
+    rows = summary(store, window, by, source)
+    return {**window.as_json(), "by": by, "source": source, "rows": rows}
+
+
+def _timeseries(
+    store: UsageStore, config: GatewayConfig, params: Mapping[str, str]
+) -> dict[str, Any]:
+    window = _window(params, utcnow())
+    step = cast(Step, _choice(params, "step", STEPS, "minute"))
+    by = params.get("by") or None
+    source = cast(Source, _choice(params, "source", SOURCES, "rollup"))
+    series = timeseries(store, window, step, by, source)
+    return {**window.as_json(), "step": step, "by": by, "source": source, "series": series}
+
+
+def _router(store: UsageStore, config: GatewayConfig, params: Mapping[str, str]) -> dict[str, Any]:
+    window = _window(params, utcnow())
+    source = cast(Source, _choice(params, "source", SOURCES, "rollup"))
+    tiers = [r for r in summary(store, window, ["tier", "model"], source) if r["requests"]]
+    routes = [r for r in summary(store, window, ["route", "model"], source) if r["calls"]]
+    return {
+        **window.as_json(),
+        "source": source,
+        "tiers": tier_mix(tiers),
+        **router_savings(config, routes),
+    }
+
+
+def _status(store: UsageStore, config: GatewayConfig, params: Mapping[str, str]) -> dict[str, Any]:
+    db = store.database
+    migrations = store.query(
+        f"SELECT version, name, applied_at FROM {db}.schema_migrations ORDER BY version"
+    )
+    [rows] = store.query(f"SELECT count() AS n FROM {db}.usage")
+    return {"store": store.backend.description, "migrations": migrations, "rows": int(rows["n"])}
+
+
+_HANDLERS: dict[str, Callable[[UsageStore, GatewayConfig, Mapping[str, str]], dict[str, Any]]] = {
+    "/api/summary": _summary,
+    "/api/timeseries": _timeseries,
+    "/api/router": _router,
+    "/api/status": _status,
+}
+
+
+def answer(
+    endpoint: str, params: Mapping[str, str], store: UsageStore, config: GatewayConfig
+) -> dict[str, Any]:
+    handler = _HANDLERS.get(endpoint)
+    if handler is None:
+        raise QueryError("endpoint", f"unknown {endpoint!r} (known: {', '.join(ENDPOINTS)})")
+    return handler(store, config, params)
+
+
+__all__ = ["DIMENSIONS", "ENDPOINTS", "QueryError", "answer"]
