@@ -29,8 +29,10 @@ from devtools.stack import (
     request_event,
     wait_committed,
 )
-from routeyard.report import format_report
-from store import UsageStore, open_backend
+from routeyard.analytics_client import fetch_json
+from routeyard.report import render_report
+from schemas.config import GatewayConfig
+from schemas.config_loader import load_config
 
 WORKDIR = Path(".routeyard/demo")
 EMULATOR_PROFILE = Path("config/emulator.example.yaml")
@@ -101,6 +103,12 @@ async def _drive(
     return ids, got, seconds
 
 
+def _report(config: GatewayConfig) -> str:
+    window = {"since": "1h"}
+    summary = fetch_json(config, "/api/summary", {**window, "by": "model"})
+    return render_report(summary, fetch_json(config, "/api/router", window), "table")
+
+
 def run_demo(requests: int, config_path: str) -> int:
     shutil.rmtree(WORKDIR, ignore_errors=True)
     WORKDIR.mkdir(parents=True)
@@ -116,16 +124,14 @@ def run_demo(requests: int, config_path: str) -> int:
                 ids, got, seconds = asyncio.run(
                     _drive(kafka.bootstrap, topics, f"routeyard-{name}", requests)
                 )
+                # Asked while the worker runs: it owns the store and answers over HTTP.
+                report = _report(load_config(config))
             finally:
                 worker.stop()
         finally:
             emulator.stop()
     print(_summary(ids, got, topics, seconds))
-    store = UsageStore(open_backend(WORKDIR / "chdb"), "routeyard")
-    try:
-        print("\nusage report (routeyard report):")
-        print(format_report(store.report()))
-    finally:
-        store.backend.close()
+    print(f"\nusage report (routeyard report --config {config} --since 1h):")
+    print(report)
     print(f"\nlogs and data: {WORKDIR}/")
     return 0

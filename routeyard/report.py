@@ -4,7 +4,6 @@ The figures come from the analytics query API's documents (``/api/summary`` and
 ``/api/router``, docs/design/analytics.md); this module only checks the command's
 arguments and renders. Money stays a decimal string or :class:`Decimal` throughout.
 
-:func:`format_report` is the older per-model table over all time, still used by the demo.
 """
 
 from __future__ import annotations
@@ -278,50 +277,3 @@ def render_report(
         parts.append(router_csv(router) if fmt == "csv" else router_table(router))
     # CSV tables end in a newline already: one more leaves the empty line between tables.
     return ("\n" if fmt == "csv" else "\n\n").join(parts).rstrip("\n")
-
-
-_MODEL_COLUMNS = [
-    ("model", "model", "<"),
-    ("attempts", "attempts", ">"),
-    ("successes", "ok", ">"),
-    ("interrupted", "interrupted", ">"),
-    ("error_rate", "err%", ">"),
-    ("fallback_rate", "fallback%", ">"),
-    ("p50_ms", "p50 ms", ">"),
-    ("p95_ms", "p95 ms", ">"),
-    ("p99_ms", "p99 ms", ">"),
-    ("input_tokens", "in tok", ">"),
-    ("output_tokens", "out tok", ">"),
-    ("cost_usd", "cost $", ">"),
-]
-
-
-def _model_cell(key: str, value: Any) -> str:
-    if key in ("error_rate", "fallback_rate"):
-        return f"{float(value) * 100:.1f}"
-    if key == "cost_usd":
-        return f"{Decimal(str(value)):.6f}"
-    return str(value)
-
-
-def format_report(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "no usage recorded yet"
-    table = [[title for _, title, _ in _MODEL_COLUMNS]]
-    table += [[_model_cell(key, row[key]) for key, _, _ in _MODEL_COLUMNS] for row in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(_MODEL_COLUMNS))]
-    lines = []
-    for r in table:
-        cells = [
-            f"{c:{align}{w}}" for c, (_, _, align), w in zip(r, _MODEL_COLUMNS, widths, strict=True)
-        ]
-        lines.append("  ".join(cells))
-    total = sum(Decimal(str(row["cost_usd"])) for row in rows)
-    calls = sum(int(r["attempts"]) for r in rows)
-    interrupted = sum(int(r["interrupted"]) for r in rows)
-    summary = f"total cost: ${total:.6f} over {calls} attempts"
-    if interrupted:
-        # Those calls were made but their result, and so their cost, is unknown.
-        summary += f", {interrupted} interrupted (cost unknown)"
-    lines.append(summary)
-    return "\n".join(lines)

@@ -15,34 +15,12 @@ stay two rows. The schema is in ``store/migrations/``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from schemas.events import UsageEvent
 from store.backends import StoreBackend
 from store.migrations import Schema, migrate
 from store.retention import apply_retention
-
-REPORT_SQL = """
-SELECT
-    model,
-    count() AS attempts,
-    countIf(outcome = 'success') AS successes,
-    countIf(outcome = 'interrupted') AS interrupted,
-    round(countIf(outcome = 'error') / count(), 4) AS error_rate,
-    round(countIf(is_fallback AND outcome != 'rejected') / count(), 4) AS fallback_rate,
-    round(quantileIf(0.50)(latency_ms, outcome = 'success'), 1) AS p50_ms,
-    round(quantileIf(0.95)(latency_ms, outcome = 'success'), 1) AS p95_ms,
-    round(quantileIf(0.99)(latency_ms, outcome = 'success'), 1) AS p99_ms,
-    sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens,
-    sum(cached_input_tokens) AS cached_input_tokens,
-    sum(cost_usd) AS cost_usd
-FROM {db}.usage_dedup
-WHERE outcome NOT IN ('rejected', 'skipped')
-GROUP BY model
-ORDER BY model
-"""
 
 
 class UsageStore:
@@ -87,14 +65,6 @@ class UsageStore:
             f" AND call_id IN ({', '.join(_quote(i) for i in sorted(ids))})"
         )
         return {(str(f["call_id"]), str(f["outcome"])) for f in found}
-
-    def report(self) -> list[dict[str, Any]]:
-        """Per model: every provider call once, interrupted ones included; cost as Decimal."""
-        rows = self.backend.query(REPORT_SQL.format(db=self.database))
-        for row in rows:
-            # Both backends quote decimals in JSON, so the string is exact.
-            row["cost_usd"] = Decimal(str(row["cost_usd"]))
-        return rows
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         return self.backend.query(sql)

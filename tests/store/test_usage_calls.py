@@ -8,17 +8,23 @@ started as ``interrupted``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from routeyard.report import format_report
 from schemas.events import UsageEvent
 from store import UsageStore
 from store.backends import EmbeddedBackend
+from store.queries import TimeRange, summary
 from store.usage import _row
+
+# Every row these tests write: started_at defaults to now.
+EVERYTHING = TimeRange.of(
+    datetime.now(UTC) - timedelta(days=1), datetime.now(UTC) + timedelta(days=1)
+)
 
 # The release before call_id, verbatim: its table and its view.
 _OLD_COLUMNS = """
@@ -176,9 +182,10 @@ def test_an_old_store_is_migrated_and_its_rows_still_dedupe(backend: EmbeddedBac
     rows = _dedup(store)
     assert set(rows) == {"o1:1", "o1:2", "o2:1", "n1"}
     assert rows["o1:1"]["outcome"] == "error" and rows["o2:1"]["outcome"] == "success"
-    report = store.report()
-    assert [int(r["attempts"]) for r in report] == [4]
-    assert report[0]["cost_usd"] == Decimal("0.000123") * 3
+    [whole] = summary(store, EVERYTHING, [], "raw")
+    assert (whole["calls"], whole["interrupted"]) == (4, 0)
+    assert Decimal(whole["cost_usd"]) == Decimal("0.000123") * 3
+    assert summary(store, EVERYTHING, [], "rollup") == [whole]  # the backfill took old rows
 
 
 def test_report_counts_every_distinct_call(store: UsageStore) -> None:
@@ -200,17 +207,16 @@ def test_report_counts_every_distinct_call(store: UsageStore) -> None:
     store.insert(batch)
     store.insert(batch[2:7])  # replays
 
-    report = {r["model"]: r for r in store.report()}
-    assert set(report) == {"small", "big"}
-    small, big = report["small"], report["big"]
-    counts = {
-        m: tuple(int(r[k]) for k in ("attempts", "successes", "interrupted"))
-        for m, r in report.items()
-    }
-    assert counts == {"small": (4, 2, 1), "big": (2, 1, 1)}
-    assert float(small["error_rate"]) == 0.25
-    assert sum(int(r["attempts"]) for r in report.values()) == len(calls)
-    assert isinstance(small["cost_usd"], Decimal)
-    assert small["cost_usd"] + big["cost_usd"] == Decimal("0.000123") * 3
-    text = format_report(store.report())
-    assert "over 6 attempts, 2 interrupted (cost unknown)" in text.splitlines()[-1]
+    for source in ("rollup", "raw"):
+        report = {r["model"]: r for r in summary(store, EVERYTHING, ["model"], source)}
+        assert set(report) == {"small", "big", ""}  # "": the rejection, made before any call
+        counts = {
+            m: tuple(int(r[k]) for k in ("calls", "successes", "interrupted", "rejected"))
+            for m, r in report.items()
+        }
+        assert counts == {"small": (3, 2, 1, 0), "big": (1, 1, 1, 0), "": (0, 0, 0, 1)}
+        assert report["small"]["error_rate"] == round(1 / 3, 4)
+        total = sum(r["calls"] + r["interrupted"] for r in report.values())
+        assert total == len(calls)
+        cost = sum(Decimal(r["cost_usd"]) for r in report.values())
+        assert cost == Decimal("0.000123") * 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from uuid import uuid4
@@ -13,6 +14,7 @@ from devtools.store_outage import StoreOutage
 from schemas.events import UsageEvent
 from store import StoreUnavailable, UsageStore, open_backend
 from store.backends import EmbeddedBackend
+from store.queries import TimeRange, summary
 
 
 @pytest.fixture
@@ -70,12 +72,15 @@ def test_report_by_model(store: UsageStore) -> None:
         + [_usage("fb", 2, model="big", is_fallback=True)]
         + [_usage("rej", 0, outcome="rejected", model="")]
     )
-    report = {r["model"]: r for r in store.report()}
-    assert set(report) == {"small", "big"}  # rejections are not model attempts
+    now = datetime.now(UTC)
+    window = TimeRange.of(now - timedelta(hours=1), now + timedelta(minutes=1))
+    report = {r["model"]: r for r in summary(store, window, ["model"])}
+    assert set(report) == {"small", "big", ""}  # "": the rejection, made before any call
     small, big = report["small"], report["big"]
-    assert int(small["attempts"]) == 100 and float(small["error_rate"]) == 0
-    assert 49 <= float(small["p50_ms"]) <= 52 and 98 <= float(small["p99_ms"]) <= 100
-    assert float(big["error_rate"]) == 0.5 and float(big["fallback_rate"]) == 0.5
+    assert small["calls"] == 100 and small["error_rate"] == 0
+    assert 49 <= small["p50_ms"] <= 52 and 98 <= small["p99_ms"] <= 100
+    assert big["error_rate"] == 0.5 and big["fallback_rate"] == 0.5
+    assert report[""]["rejected"] == 1 and report[""]["calls"] == 0
     assert Decimal(small["cost_usd"]) == Decimal("0.0001")
 
 

@@ -73,22 +73,22 @@ function clearError() {
   $("error").textContent = "";
 }
 
-function stepFor(window) {
-  return state.step === "auto" ? D.autoStep(window.until - window.since) : state.step;
+function stepFor(picked) {
+  return state.step === "auto" ? D.autoStep(picked.until - picked.since) : state.step;
 }
 
 async function refresh() {
   clearTimeout(state.timer);
   const seq = ++state.seq;
-  let window;
+  let picked;
   try {
-    window = D.resolveRange(state.range, Date.now(), state.custom);
+    picked = D.resolveRange(state.range, Date.now(), state.custom);
   } catch (exc) {
     showError(exc.message);
     return;
   }
-  const step = stepFor(window);
-  const range = { since: D.isoZ(window.since), until: D.isoZ(window.until) };
+  const step = stepFor(picked);
+  const range = { since: D.isoZ(picked.since), until: D.isoZ(picked.until) };
   document.body.classList.add("busy");
   try {
     const [lines, tenantDays, modelDays, router, summary] = await Promise.all([
@@ -104,7 +104,7 @@ async function refresh() {
     const t1 = D.parseTime(lines.until);
     state.view = { lines, tenantDays, modelDays, router, summary, t0, t1, step };
     const outcome = renderAll(state.view);
-    showRange(lines, summary, window, step);
+    showRange(lines, summary, picked, step);
     clearError();
     state.refreshes += 1;
     document.body.dataset.refreshes = String(state.refreshes);
@@ -112,6 +112,9 @@ async function refresh() {
     $("updated").textContent = `· updated ${new Date().toISOString().slice(11, 19)}Z`;
   } catch (exc) {
     if (seq !== state.seq) return;
+    // The API's failures are expected news for the reader; anything else is a bug in this
+    // page, and goes to the console as well.
+    if (!(exc instanceof ApiError)) console.error(exc);
     showError(`Could not load the dashboard: ${exc.message}`);
   } finally {
     document.body.classList.remove("busy");
@@ -119,14 +122,14 @@ async function refresh() {
   }
 }
 
-function showRange(lines, summary, window, step) {
+function showRange(lines, summary, picked, step) {
   const used = $("range-used");
   used.dataset.since = lines.since;
   used.dataset.until = lines.until;
   used.dataset.step = step;
   const source = summary.source ? ` · source ${summary.source}` : "";
   used.textContent =
-    `${window.label}: ${D.fmtTime(D.parseTime(lines.since), "minute")} → ` +
+    `${picked.label}: ${D.fmtTime(D.parseTime(lines.since), "minute")} → ` +
     `${D.fmtTime(D.parseTime(lines.until), "minute")} · step ${step}${source}`;
 }
 

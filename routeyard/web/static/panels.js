@@ -15,7 +15,7 @@ const QUANTILES = [
   { metric: "p99_ms", label: "p99", color: "#e15759" },
 ];
 const TOTAL_COLOR = "#1f2933";
-export const ALL = "(all)";
+const ALL = "(all)";
 const PANELS = ["requests", "rates", "latency", "cost-tenant", "cost-model", "tiers", "models"];
 
 const colors = new Map();
