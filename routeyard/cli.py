@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from schemas.config import GatewayConfig
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import faust
 
     from store.owner import StoreOwner
+    from streams.alerting import AlertMonitor
 
 T = TypeVar("T")
 
@@ -61,7 +63,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
     from adapters.credentials import missing_credentials
-    from streams.app import create_app, store_owner
+    from streams.app import create_app
     from streams.topics import TopicCreationFailed, ensure_topics
 
     config = _config(args.config)
@@ -75,12 +77,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
     except TopicCreationFailed as exc:
         raise UsageError(f"Kafka at {bootstrap}: {exc}") from exc
-    owner = None
-    if args.role in ("analytics", "all"):
-        owner = store_owner(config)
-    app = create_app(config, bootstrap, args.role, owner)
-    if owner is not None:
-        serve_analytics(app, config, owner)
+    app = create_app(config, bootstrap, args.role, partial(serve_analytics, config=config))
     # httpx logs every request at INFO: at hundreds of calls a second that is ~6% of
     # the worker's CPU (measured with py-spy) and drowns the worker's own log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -100,11 +97,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     os._exit(code)
 
 
-def serve_analytics(app: faust.App, config: GatewayConfig, owner: StoreOwner) -> None:
+def serve_analytics(
+    app: faust.App, owner: StoreOwner, monitor: AlertMonitor, *, config: GatewayConfig
+) -> None:
     """The query API and dashboard, as a task of the worker that owns the store."""
     from routeyard.web.server import AnalyticsServer
 
-    server = AnalyticsServer(config, owner)
+    server = AnalyticsServer(config, owner, monitor)
 
     async def run_server() -> None:
         await server.start()

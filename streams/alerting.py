@@ -92,6 +92,8 @@ class AlertMonitor:
         """Recover, then evaluate every ``evaluate_interval_s`` until cancelled."""
         if not self.evaluator.rules:
             return
+        # Calls flow from now on; an empty window means something a window_s from here.
+        self.evaluator.started_at = self._clock()
         await self.recover()
         self._webhook_task = asyncio.create_task(self.webhooks.run())
         while True:

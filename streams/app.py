@@ -71,11 +71,18 @@ def store_owner(config: GatewayConfig) -> StoreOwner:
     return StoreOwner(open_store, config.store.raw_retention_days)
 
 
+# Called with the app, the store's owner and the alert monitor of an analytics role, so
+# that the caller (the CLI) can serve queries through the same owner thread.
+AnalyticsHook = Callable[[faust.App, StoreOwner, AlertMonitor], None]
+
+
 def create_app(
-    config: GatewayConfig, bootstrap: str, role: Role = "all", owner: StoreOwner | None = None
+    config: GatewayConfig,
+    bootstrap: str,
+    role: Role = "all",
+    on_analytics: AnalyticsHook | None = None,
 ) -> faust.App:
-    """The app of ``role``. ``owner``: the store's owner, when the caller also queries it
-    (the analytics HTTP server) so that both use one thread; made here when not given."""
+    """The app of ``role``; ``on_analytics`` sees the store's owner and the alert monitor."""
     # faust makes a folder for table state even with the memory store: keep it out of the
     # working directory (no table here keeps state on disk).
     datadir = Path(tempfile.gettempdir()) / "routeyard-faust" / group_id(config, role)
@@ -258,15 +265,15 @@ def create_app(
                 await states.stop()
 
     if role in ("analytics", "all"):
-        if owner is None:
-            owner = store_owner(config)
-        sink_store = owner
+        owner = store_owner(config)
         # Raises ConfigError before start-up when a webhook's secret is not in the env.
         monitor = AlertMonitor(config, publisher, bootstrap)
+        if on_analytics is not None:
+            on_analytics(app, owner, monitor)
 
         @app.agent(topics[names.usage], name="usage_sink", supervisor_strategy=_CRASH)
         async def usage_agent(stream: faust.StreamT[bytes]) -> None:
-            batcher = UsageBatcher(sink_store, config.usage_sink)
+            batcher = UsageBatcher(owner, config.usage_sink)
             flusher = asyncio.create_task(batcher.run())
             alerting = asyncio.create_task(monitor.run())
             try:
@@ -278,7 +285,7 @@ def create_app(
                 alerting.cancel()
                 await monitor.stop()
                 await batcher.drain()
-                sink_store.close()
+                owner.close()
 
     return app
 

@@ -20,6 +20,7 @@ from schemas.config import GatewayConfig
 from store.backends import StoreUnavailable
 from store.owner import StoreOwner
 from store.queries import QueryError
+from streams.alerting import AlertMonitor
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,12 @@ def _error(status: int, message: str, param: str | None = None) -> web.Response:
 
 
 class AnalyticsServer:
-    def __init__(self, config: GatewayConfig, owner: StoreOwner) -> None:
+    def __init__(
+        self, config: GatewayConfig, owner: StoreOwner, alerts: AlertMonitor | None = None
+    ) -> None:
         self.config = config
         self.owner = owner
+        self.alerts = alerts
         self._runner: web.AppRunner | None = None
         self.listening = False
 
@@ -45,6 +49,7 @@ class AnalyticsServer:
         app = web.Application()
         for endpoint in ENDPOINTS:
             app.router.add_get(endpoint, self._api)
+        app.router.add_get("/api/alerts", self._alerts)
         app.router.add_get("/", self._to_dashboard)
         app.router.add_get("/dashboard", self._to_dashboard)
         app.router.add_get("/dashboard/", self._index)
@@ -62,6 +67,12 @@ class AnalyticsServer:
         except StoreUnavailable as exc:
             return _error(503, f"the store cannot answer: {exc}")
         return _json(body)
+
+    async def _alerts(self, request: web.Request) -> web.Response:
+        """The alert rules and their firing keys, from the monitor's memory (no store)."""
+        if self.alerts is None:
+            return _json({"rules": [], "stats": None})
+        return _json({"rules": self.alerts.state(), "stats": self.alerts.stats()})
 
     async def _to_dashboard(self, request: web.Request) -> web.Response:
         raise web.HTTPFound("/dashboard/")

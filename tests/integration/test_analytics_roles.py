@@ -68,8 +68,13 @@ async def test_two_gateways_and_an_analytics_process(
     kafka_bootstrap: str, test_name: str, tmp_path: Path
 ) -> None:
     emulator = Emulator(tmp_path, {"seed": 3, "default": FAST})
+    rule = {"name": "model-errors", "metric": "error_rate", "by": "model", "window_s": 60}
     config = gateway_config(
-        tmp_path, emulator.url, test_name, usage_sink={"batch_size": 200, "flush_interval_s": 0.2}
+        tmp_path,
+        emulator.url,
+        test_name,
+        usage_sink={"batch_size": 200, "flush_interval_s": 0.2},
+        alerts={"rules": [{**rule, "threshold": 0.5, "min_calls": 5}]},
     )
     topics = yaml.safe_load(config.read_text())["topics"]
     analytics = Worker(tmp_path, config, kafka_bootstrap, "analytics", role="analytics")
@@ -115,6 +120,7 @@ async def test_two_gateways_and_an_analytics_process(
         )
         total = await asyncio.to_thread(_api, url, "/api/summary", by="", since="1h")
         status = await asyncio.to_thread(_api, url, "/api/status")
+        alerts = await asyncio.to_thread(_api, url, "/api/alerts")
     finally:
         for worker in [*gateways, analytics]:
             assert worker.stop() == 0, worker.process.log_text()[-3000:]
@@ -137,3 +143,6 @@ async def test_two_gateways_and_an_analytics_process(
     assert Decimal(whole["cost_usd"]) == sum(Decimal(r["cost_usd"]) for r in responses)
     assert whole["interrupted"] == 0
     assert status["rows"] > 0 and len(status["migrations"]) >= 7
+    # The analytics process's alert monitor counted every completed call once.
+    assert [r["name"] for r in alerts["rules"]] == ["model-errors"]
+    assert alerts["stats"]["observed"] == whole["calls"]

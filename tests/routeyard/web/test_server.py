@@ -107,6 +107,11 @@ async def test_the_dashboard_is_served_from_the_package(
     assert "<html" in (await response.text()).lower()
 
 
+async def test_alerts_without_a_monitor_are_an_empty_list(client: Client) -> None:
+    body = await (await client.get("/api/alerts")).json()
+    assert body == {"rules": [], "stats": None}
+
+
 async def test_a_closed_store_is_a_503(tmp_path: Path) -> None:
     owner = _owner(tmp_path / "chdb")
     owner.close()
