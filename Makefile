@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: install jars setup browser test test-unit demo chaos bench lint kafka-start kafka-stop clean
+.PHONY: install jars setup browser test test-unit demo chaos bench bench-analytics lint kafka-start kafka-stop clean
 
 # The venv with the package (editable) and its dev dependencies.
 install: $(VENV)/.installed
@@ -45,6 +45,11 @@ chaos: install jars
 # Throughput, CPU per request and added latency of one worker; ARGS="N LATENCY_MS RATE".
 bench: install jars
 	PYTHONPATH=. $(PY) benchmarks/pipeline_throughput.py $(ARGS)
+
+# The analytics store: insert rate with the rollups, dashboard queries over 1M rows, the
+# analytics process's RSS; ARGS="--rows N --e2e-events N --skip-e2e". About 10 minutes.
+bench-analytics: install jars
+	PYTHONPATH=. $(PY) benchmarks/analytics_store.py $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

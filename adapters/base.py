@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import AsyncIterator
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +48,33 @@ class ProviderResult(BaseModel):
     upstream_model: str = Field(description="the model name as the provider reported it")
 
 
+class TextDelta(BaseModel):
+    """A piece of the answer's text, in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["text"] = "text"
+    text: str
+
+
+class ToolCallDelta(BaseModel):
+    """A piece of one tool call: the first piece of a call names it, later ones add to
+    its arguments (a JSON text split anywhere). ``index`` orders calls within the answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["tool_call"] = "tool_call"
+    index: int = Field(ge=0)
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+StreamDelta = TextDelta | ToolCallDelta
+# What ``ChatAdapter.stream`` yields: deltas, then exactly one ProviderResult, last.
+StreamPart = TextDelta | ToolCallDelta | ProviderResult
+
+
 class ChatAdapter(Protocol):
     """Sends one request to one provider.
 
@@ -63,3 +91,13 @@ class ChatAdapter(Protocol):
     capabilities: Capabilities
 
     async def complete(self, request: ProviderRequest, *, timeout_s: float) -> ProviderResult: ...
+
+    def stream(self, request: ProviderRequest, *, timeout_s: float) -> AsyncIterator[StreamPart]:
+        """The same call in the provider's streaming mode: deltas as they arrive, then the
+        whole result (the deltas assembled, usage, finish reason) as the last item.
+
+        Errors are those of ``complete``, raised before the first delta or between two;
+        a stream that stops before the provider's closing event raises
+        :class:`adapters.errors.StreamInterrupted`. ``timeout_s`` bounds the whole stream.
+        """
+        ...

@@ -25,6 +25,10 @@ ProviderTimeout            timeout                retry       our deadline passe
 ProviderUnavailable        unavailable            retry       5xx, 529 overloaded
 ProviderConnectionError    connection_error       retry       connect refused/reset, DNS,
   (a ProviderUnavailable)                                     the peer closing mid-reply
+StreamInterrupted          stream_interrupted     retry       a stream that stopped before
+  (a ProviderConnectionError)                                 its closing event (dispatch
+                                                              retries only while nothing
+                                                              of it was relayed)
 MalformedResponse          malformed_response     retry       a body we cannot parse or an
                                                               unexpected status
 ContextWindowExceeded      context_window         next_model  prompt too long for the model
@@ -112,6 +116,10 @@ class ProviderConnectionError(ProviderUnavailable):
     action: ClassVar[ErrorAction] = "retry"
 
 
+class StreamInterrupted(ProviderConnectionError):
+    kind = "stream_interrupted"
+
+
 class MalformedResponse(ProviderError):
     kind = "malformed_response"
     action: ClassVar[ErrorAction] = "retry"
@@ -147,6 +155,7 @@ ALL_ERRORS: tuple[type[ProviderError], ...] = (
     ProviderTimeout,
     ProviderUnavailable,
     ProviderConnectionError,
+    StreamInterrupted,
     MalformedResponse,
     ContextWindowExceeded,
     ContentFiltered,

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from schemas.config import GatewayConfig
 from schemas.events import UsageEvent
+from streams.usage_sink import fold_started
 
 TENANTS = [f"tenant-{i}" for i in range(1, 13)]
 TENANT_WEIGHTS = [1 / i for i in range(1, 13)]  # Zipf-like: tenant-1 sends the most
@@ -82,14 +83,19 @@ class UsageFaker:
         self.serial = 0
 
     def requests(
-        self, start: datetime, end: datetime, count: int, tag: str
+        self, start: datetime, end: datetime, rows: int, tag: str
     ) -> Iterator[list[UsageEvent]]:
-        """For each of ``count`` requests, its events (``started`` rows included), in order."""
-        step = (end - start) / count
-        for i in range(count):
-            at = start + step * i + timedelta(milliseconds=self.rng.uniform(0, 2000))
-            yield self._request(f"{tag}-{self.serial}", at)
+        """Each request's events (``started`` ones included), in order of start, until the
+        sink would have written ``rows`` rows; the clock runs from ``start`` to ``end`` at an
+        even pace in those rows, with up to 2 s of jitter (events arrive slightly out of order)."""
+        step = (end - start) / rows
+        written = 0
+        while written < rows:
+            at = start + step * written + timedelta(milliseconds=self.rng.uniform(0, 2000))
+            events = self._request(f"{tag}-{self.serial}", min(at, end))
             self.serial += 1
+            written += len(fold_started(events))
+            yield events
 
     def _request(self, request_id: str, at: datetime) -> list[UsageEvent]:
         rng = self.rng
@@ -148,14 +154,14 @@ class UsageFaker:
             "is_fallback": fallback,
             "started_at": at,
         }
-        started = UsageEvent(**call, outcome="started")  # type: ignore[arg-type]
+        started = UsageEvent(**call, outcome="started")
         if rng.random() < P_INTERRUPTED:
             return [started]
         if rng.random() < p_error:
             kind, status = rng.choice(ERROR_KINDS)
             latency = rng.uniform(5, 200) if kind != "timeout" else 20_000.0
             end = UsageEvent(
-                **call,  # type: ignore[arg-type]
+                **call,
                 outcome="error",
                 error_kind=kind,
                 status_code=status,
@@ -171,7 +177,7 @@ class UsageFaker:
         ) / _MTOK
         latency = rng.lognormvariate(math.log(model.median_latency_ms), 0.5)
         end = UsageEvent(
-            **call,  # type: ignore[arg-type]
+            **call,
             outcome="success",
             status_code=200,
             input_tokens=input_tokens,
@@ -181,4 +187,3 @@ class UsageFaker:
             latency_ms=round(latency, 1),
         )
         return [started, end]
-

@@ -5,6 +5,7 @@ clients. Every process is started in its own session and stopped by its pid."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 import socket
@@ -21,6 +22,8 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 ROUTEYARD = [sys.executable, "-m", "routeyard.cli"]
+# Gateway API keys of the configs derive_config writes (tenant -> key): test values only.
+TEST_KEYS = {"acme": "sk-test-acme-0001", "globex": "sk-test-globex-0002"}
 
 
 def free_port() -> int:
@@ -75,9 +78,10 @@ class Process:
         return self.proc.returncode
 
 
-def stop_all() -> None:
-    """Stop every process this module started that is still running (a safety net)."""
-    for process in list(Process.live):
+def stop_all(keep: frozenset[Process] = frozenset()) -> None:
+    """Stop every process this module started that is still running (a safety net),
+    except those in ``keep`` (a module's shared stack, started before the test)."""
+    for process in list(Process.live - keep):
         process.stop(timeout_s=10)
 
 
@@ -118,6 +122,11 @@ class Emulator:
         ``seconds``."""
         body = {"model": model, "ms": ms, "seconds": seconds}
         httpx.post(f"{self.url}/_emulator/latency", json=body, timeout=5).raise_for_status()
+
+    def cut(self, model: str, after_frames: int, seconds: float) -> None:
+        """Streamed replies of upstream ``model`` break after ``after_frames`` frames."""
+        body = {"model": model, "after_frames": after_frames, "seconds": seconds}
+        httpx.post(f"{self.url}/_emulator/cut", json=body, timeout=5).raise_for_status()
 
     def end_outage(self) -> None:
         httpx.delete(f"{self.url}/_emulator/outage", timeout=5).raise_for_status()
@@ -162,8 +171,19 @@ def derive_config(base: Path, tmp: Path, emulator_url: str, name: str, **overrid
         provider["base_url"] = emulator_base_url(provider, emulator_url)
     data["store"]["path"] = str(tmp / "chdb")
     data["usage_sink"]["flush_interval_s"] = 0.2
-    # Each test's analytics process serves its own port: several run at once.
+    # Each test's analytics process and front door serve their own ports: several run at once.
     data["analytics"] = {"listen": f"127.0.0.1:{free_port()}"}
+    data["serve"] = {
+        "listen": f"127.0.0.1:{free_port()}",
+        "api_keys": [
+            {
+                "name": f"{tenant}-test",
+                "tenant": tenant,
+                "sha256": hashlib.sha256(k.encode()).hexdigest(),
+            }
+            for tenant, k in TEST_KEYS.items()
+        ],
+    }
     for key, value in overrides.items():
         data[key] = value
     path = tmp / "routeyard.yaml"
@@ -195,6 +215,26 @@ class Worker:
         if not self.process.alive():
             raise RuntimeError(f"worker exited:\n{self.process.log_text()[-3000:]}")
         return "Worker ready" in self.process.log_text()
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        return self.process.stop(sig)
+
+
+class FrontDoor:
+    """``routeyard serve`` on the config's ``serve.listen``; ``url`` ends in ``/v1``."""
+
+    def __init__(self, tmp: Path, config: Path, bootstrap: str, tag: str = "serve") -> None:
+        listen = yaml.safe_load(config.read_text())["serve"]["listen"]
+        self.base_url = f"http://{listen}"
+        self.url = f"{self.base_url}/v1"
+        argv = [*ROUTEYARD, "serve", "--config", str(config), "--bootstrap", bootstrap]
+        self.process = Process(tag, argv, tmp / f"{tag}.log", fake_credentials(config))
+        wait_until(self._ready, 60, f"{tag} to listen")
+
+    def _ready(self) -> bool:
+        if not self.process.alive():
+            raise RuntimeError(f"serve exited:\n{self.process.log_text()[-3000:]}")
+        return "routeyard serve listening" in self.process.log_text()
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         return self.process.stop(sig)

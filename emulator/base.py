@@ -40,6 +40,10 @@ class ChatCall:
     images: int = 0
     answering_tool: bool = False
     """The last message carries tool results: answer in text, do not call again."""
+    stream: bool = False
+    """The caller asked for the streaming form of the reply."""
+    stream_usage: bool = False
+    """OpenAI's ``stream_options.include_usage``: a usage-only chunk ends the stream."""
 
 
 class WireError(Exception):
@@ -100,6 +104,15 @@ class Wire(Protocol):
 
     def filtered_body(self, call: ChatCall, response_id: str, created: int) -> dict[str, object]:
         """A 200 whose output the safety filter blocked."""
+
+    stream_content_type: str
+    """The content type of a streamed reply (text/event-stream for SSE dialects)."""
+
+    def stream_frames(
+        self, call: ChatCall, reply: Reply, response_id: str, created: int
+    ) -> list[bytes]:
+        """The streamed reply as the vendor frames it, each frame whole (an SSE event with
+        its blank line, an NDJSON line, an event-stream message), the closing one last."""
 
 
 def retry_after_header(error: WireError) -> dict[str, str]:

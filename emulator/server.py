@@ -32,6 +32,7 @@ from emulator.generate import plan_reply
 from emulator.profile import EmulatorConfig, ErrorStatus, FaultPick, FaultProfile
 from emulator.registry import WIRES
 from emulator.stats import UNKNOWN_MODEL, Stats
+from emulator.streaming import CUTS, StreamCuts, start_cut, stream_reply
 
 # Hung handlers are released at shutdown, so the runner need not wait long for them.
 _SHUTDOWN_TIMEOUT_S = 5.0
@@ -129,6 +130,8 @@ def create_app(config: EmulatorConfig) -> web.Application:
     app.router.add_delete("/_emulator/outage", _end_outage)
     app.router.add_post("/_emulator/fault", _start_fault)
     app.router.add_post("/_emulator/latency", _start_latency)
+    app[CUTS] = StreamCuts()
+    app.router.add_post("/_emulator/cut", start_cut)
     app.router.add_get("/healthz", _healthz)
     return app
 
@@ -190,14 +193,14 @@ def run(config: EmulatorConfig | None = None, host: str = "127.0.0.1", port: int
     asyncio.run(main())
 
 
-def _chat_handler(wire: Wire) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(request: web.Request) -> web.Response:
+def _chat_handler(wire: Wire) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
         return await _handle_chat(request, wire)
 
     return handle
 
 
-async def _handle_chat(request: web.Request, wire: Wire) -> web.Response:
+async def _handle_chat(request: web.Request, wire: Wire) -> web.StreamResponse:
     state = request.app[_STATE]
     request_id = state.new_id("req_")
     try:
@@ -232,12 +235,17 @@ async def _handle_chat(request: web.Request, wire: Wire) -> web.Response:
     if call.prompt_tokens > profile.context_window:
         state.stats.record(wire.name, call.model, "context_window")
         return _error(wire, wire.context_window_error(call, profile.context_window), request_id)
-    return await _answer(state, wire, call, profile, request_id)
+    return await _answer(request, state, wire, call, profile, request_id)
 
 
 async def _answer(
-    state: _State, wire: Wire, call: ChatCall, profile: FaultProfile, request_id: str
-) -> web.Response:
+    request: web.Request,
+    state: _State,
+    wire: Wire,
+    call: ChatCall,
+    profile: FaultProfile,
+    request_id: str,
+) -> web.StreamResponse:
     pick = profile.pick_fault(state.faults)
     forced = state.forced_status(call.model)
     if forced is not None:
@@ -263,6 +271,13 @@ async def _answer(
     if pick.fault == "content_filter":
         return _json(wire.filtered_body(call, response_id, created), 200, wire, request_id)
     reply = dataclasses.replace(plan_reply(call), cached_tokens=state.cached_tokens(call))
+    if call.stream:
+        cut_after = request.app[CUTS].after_frames(call.model)
+        if pick.fault == "malformed":
+            cut_after = 1  # a stream's malformed reply: it breaks after its first frame
+        return await stream_reply(
+            request, wire, call, reply, response_id, created, request_id, cut_after=cut_after
+        )
     payload = orjson.dumps(wire.success_body(call, reply, response_id, created))
     if pick.fault == "malformed":
         # Cut mid-document, like a proxy dropping the connection after a partial write.

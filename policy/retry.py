@@ -228,12 +228,15 @@ def decide(
     draw: float,
     *,
     started_at: datetime | None = None,
+    chunks_published: int = 0,
 ) -> RetryDecision:
     """The next step after ``event``'s attempt failed with ``error`` at ``now``.
 
     ``draw`` is a uniform random number in [0, 1] for the backoff's jitter (the caller
     passes ``random.random()``; tests pass fixed values). ``started_at`` is when the failed
-    attempt began, recorded in the history when known.
+    attempt began, recorded in the history when known. ``chunks_published``: deltas of this
+    attempt already on the chunks topic; once a caller may have seen part of an answer, no
+    retry or other model can continue it (docs/design/streaming.md).
     """
     if not 0.0 <= draw <= 1.0:
         raise ValueError(f"draw must be a uniform random number in [0, 1], got {draw!r}")
@@ -253,6 +256,12 @@ def decide(
     ctx = _Context(event, history, policy, now, deadline_of(event, policy), draw)
     model = event.model
 
+    if chunks_published:
+        return _give_up(
+            "stream_interrupted",
+            f"{error.kind} from {model} after {chunks_published} chunks were published",
+            history,
+        )
     if error.action == "give_up":
         return _give_up("permanent_error", f"{error.kind} from {model}: {error}", history)
     if now >= ctx.deadline:

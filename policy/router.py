@@ -70,6 +70,8 @@ def plan_request(
     ``rotation`` keeps the round-robin turns (None: always the first turn); ``latency_ms``
     is what ``fastest`` knows of each model, by name.
     """
+    if request.model is not None:
+        return _pinned(config, request, capabilities)
     route = _find_route(config, request, c)
     models = _plan(route).candidates
     unfit = misfits(models, request, config, capabilities)
@@ -86,6 +88,29 @@ def plan_request(
         counter = rotation.take(route.name)
     ordered, arm = order(route, candidates, request, config, counter=counter, latency_ms=latency_ms)
     return RoutePlan(route=route.name, candidates=ordered, strategy=route.strategy, arm=arm)
+
+
+PINNED_ROUTE_PREFIX = "model:"
+
+
+def _pinned(
+    config: GatewayConfig, request: LLMRequest, capabilities: Mapping[str, Capabilities]
+) -> RoutePlan:
+    """A request that names its model: that model alone, under the route ``model:<name>``
+    (usage rows show it; the retry policy is the default one)."""
+    name = request.model or ""
+    route = PINNED_ROUTE_PREFIX + name
+    if name not in config.models:
+        known = ", ".join(sorted(config.models))
+        raise RoutingError(
+            "unknown_model", f"request asks for model {name!r}; known: {known}", route=route
+        )
+    unfit = misfits([name], request, config, capabilities)
+    if unfit:
+        raise RoutingError(
+            "no_capable_model", f"model {name!r} cannot serve this request: {unfit[name]}", route
+        )
+    return RoutePlan(route=route, candidates=[name])
 
 
 def _find_route(config: GatewayConfig, request: LLMRequest, c: Classification) -> RouteConfig:

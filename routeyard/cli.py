@@ -1,4 +1,5 @@
-"""The ``routeyard`` command: worker, emulate, report, budgets, health, check-config.
+"""The ``routeyard`` command: worker, serve, hash-key, emulate, report, budgets, health,
+check-config.
 
 The development commands (the dev broker, demo, chaos run) are ``python -m devtools``:
 they need a source checkout and are not part of the installed package.
@@ -113,6 +114,42 @@ def serve_analytics(
             await server.stop()
 
     app.task(run_server)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
+    from routeyard.front.run import serve
+    from streams.topics import TopicCreationFailed, ensure_topics
+
+    config = _config(args.config)
+    if args.listen:
+        config = config.model_copy(
+            update={"serve": config.serve.model_copy(update={"listen": args.listen})}
+        )
+    if not config.serve.api_keys:
+        raise UsageError(f"{args.config}: serve.api_keys is empty: no caller could be let in")
+    bootstrap = _bootstrap(args)
+    try:
+        asyncio.run(asyncio.wait_for(ensure_topics(bootstrap, config.topics, config.limits), 30))
+        asyncio.run(serve(config, bootstrap))
+    except (KafkaError, TimeoutError) as exc:
+        raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
+    except TopicCreationFailed as exc:
+        raise UsageError(f"Kafka at {bootstrap}: {exc}") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot serve on {config.serve.listen}: {exc}") from exc
+    return 0
+
+
+def cmd_hash_key(args: argparse.Namespace) -> int:
+    import hashlib
+
+    key = sys.stdin.readline().strip()
+    if not key:
+        raise UsageError('hash-key: give the key on stdin (e.g. printf %s "$KEY" | ...)')
+    print(hashlib.sha256(key.encode()).hexdigest())
+    return 0
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
@@ -232,6 +269,17 @@ def build_parser() -> argparse.ArgumentParser:
         " sink, which owns the embedded store (one process); all: both (default)",
     )
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("serve", help="the OpenAI-compatible HTTP API over the pipeline")
+    p.add_argument("--config", required=True)
+    p.add_argument(
+        "--bootstrap", help=f"Kafka bootstrap (env KAFKA_BOOTSTRAP, {DEFAULT_BOOTSTRAP})"
+    )
+    p.add_argument("--listen", help="host:port (default: serve.listen in the config)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("hash-key", help="the SHA-256 of an API key read from stdin")
+    p.set_defaults(func=cmd_hash_key)
 
     p = sub.add_parser("emulate", help="serve the provider emulator")
     p.add_argument("--config", help="emulator YAML (latency, faults)")

@@ -17,6 +17,7 @@ from schemas.budgets import AdmissionConfig, BudgetConfig
 from schemas.events import MAX_DEADLINE_S, TaskType, Tier
 from schemas.provider_limits import ProviderLimitConfig
 from schemas.providers import ProviderConfig
+from schemas.serve import ServeConfig
 
 
 class _Config(BaseModel):
@@ -139,6 +140,7 @@ class TopicsConfig(_Config):
     admission_state: str = "llm.admission-state"
     alerts: str = "llm.alerts"
     health: str = "llm.health"
+    chunks: str = "llm.chunks"
     partitions: int = Field(default=4, ge=1)
 
 
@@ -310,6 +312,7 @@ class GatewayConfig(_Config):
     usage_sink: UsageSinkConfig = UsageSinkConfig()
     store: StoreConfig = StoreConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
+    serve: ServeConfig = ServeConfig()
     limits: LimitsConfig = LimitsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     admission: AdmissionConfig = AdmissionConfig()

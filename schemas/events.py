@@ -6,6 +6,7 @@
 ``llm.responses`` -> :class:`LLMResponse`
 ``llm.dlq``       -> :class:`DeadLetter`
 ``llm.usage``     -> :class:`UsageEvent` (one per provider attempt or rejection)
+``llm.chunks``    -> :class:`schemas.chunks.ChunkEvent` (a streamed request's deltas)
 
 Every event carries ``schema_version`` and is keyed by ``request_id`` on its topic. The
 admission topics (keyed by tenant) are in :mod:`schemas.admission`.
@@ -59,7 +60,16 @@ class LLMRequest(Event):
     response_format: ResponseFormat | None = None
     task_type: TaskType | None = None
     route: str | None = Field(default=None, description="ask for a named route explicitly")
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        description="ask for one model by its config name: no route, no fallbacks",
+    )
     metadata: dict[str, str] = Field(default_factory=dict)
+    stream: bool = Field(
+        default=False,
+        description="call the provider in streaming mode and publish its deltas to llm.chunks",
+    )
     created_at: datetime = Field(default_factory=utcnow)
     deadline_s: float | None = Field(
         default=None,
@@ -75,6 +85,12 @@ class LLMRequest(Event):
     def _one_deadline(self) -> Self:
         if self.deadline_s is not None and self.deadline_at is not None:
             raise ValueError("deadline_s and deadline_at: give one of them, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _route_or_model(self) -> Self:
+        if self.route is not None and self.model is not None:
+            raise ValueError("route and model: give one of them, not both")
         return self
 
     @model_validator(mode="after")
@@ -176,6 +192,14 @@ class TokenUsage(_Part):
     cached_input_tokens: int = Field(default=0, ge=0)
 
 
+class StreamedCall(_Part):
+    """The call whose chunks (on ``llm.chunks``) spell out a streamed response."""
+
+    call_id: str
+    chunks: int = Field(ge=0, description="how many: seq 0 to chunks - 1")
+    ttft_ms: float = Field(ge=0, description="from the call's start to its first delta")
+
+
 class LLMResponse(Event):
     schema_version: Literal[1] = SCHEMA_VERSION
     request_id: str = RequestId
@@ -199,6 +223,9 @@ class LLMResponse(Event):
     arm: str | None = Field(
         default=None, description="the strategy's first choice; None under priority"
     )
+    streamed: StreamedCall | None = Field(
+        default=None, description="a streamed answer: which call's chunks make it up"
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -206,6 +233,7 @@ DeadLetterReason = Literal[
     "invalid_json",
     "schema_invalid",
     "unknown_route",
+    "unknown_model",
     "no_route",
     "permanent_error",
     "attempts_exhausted",
@@ -215,6 +243,7 @@ DeadLetterReason = Literal[
     "budget_exceeded",
     "rate_limited",
     "no_capable_model",
+    "stream_interrupted",
     "internal_error",
 ]
 
@@ -299,6 +328,9 @@ class UsageEvent(Event):
     cached_input_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     latency_ms: float = 0.0
+    ttft_ms: float = Field(
+        default=0.0, ge=0, description="streamed calls: from the call's start to its first delta"
+    )
     complexity: float = 0.0
     tier: str = ""
     task_type: str = ""

@@ -1,6 +1,7 @@
 """Dispatch: make one provider attempt and publish where its outcome leads.
 
-success              -> response (+ usage)
+success              -> response (+ usage); a streamed request's deltas go to the chunks
+                        topic first (streams/stream_call.py)
 retryable, delayed   -> retry topic with ``due_at`` (+ usage)
 fallback right away  -> back onto the dispatch topic for the next candidate (+ usage)
 permanent / exhausted-> dead letter with the attempt history (+ usage)
@@ -36,6 +37,7 @@ from schemas.events import (
     ErrorInfo,
     LLMResponse,
     RetryEvent,
+    StreamedCall,
     TokenUsage,
     UsageEvent,
 )
@@ -46,6 +48,7 @@ from streams.model_client import ModelClient
 from streams.outcome_ledger import OutcomeLedger
 from streams.provider_limiter import ProviderLimiter
 from streams.publisher import Publisher
+from streams.stream_call import ChunkPublisher, streamed_call
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +234,14 @@ class Dispatcher:
         await self.publisher.send(self.topics.usage, started, ev.request_id)
         t0 = time.perf_counter()
         started_at = utcnow()
+        chunks = None
+        if ev.request.stream:
+            chunks = ChunkPublisher(self.publisher, self.topics.chunks, ev, call_id)
         try:
-            call = await self.models.complete(ev.model, ev.request)
+            if chunks is not None:
+                call = await streamed_call(self.models, ev, chunks)
+            else:
+                call = await self.models.complete(ev.model, ev.request)
         except ProviderError as error:
             latency_ms = (time.perf_counter() - t0) * 1000
             # Only failures a retry could fix say the deployment is unwell; a refusal of
@@ -243,9 +252,14 @@ class Dispatcher:
                     "outcome": "error",
                     "error_kind": error.kind,
                     "status_code": error.status_code or 0,
+                    "ttft_ms": chunks.ttft_ms if chunks is not None else 0.0,
                 }
             )
-            await self._after_failure(ev, error, usage, started_at)
+            published = 0
+            if chunks is not None:
+                await chunks.flush()  # the dead letter must come after its chunks
+                published = chunks.published
+            await self._after_failure(ev, error, usage, started_at, published)
             return
         except BaseException:
             if self.gate.health is not None:
@@ -260,6 +274,7 @@ class Dispatcher:
                 "output_tokens": r.output_tokens,
                 "cached_input_tokens": r.cached_input_tokens,
                 "cost_usd": call.cost_usd,
+                "ttft_ms": chunks.ttft_ms if chunks is not None else 0.0,
             }
         )
         model = self.config.models[ev.model]
@@ -288,6 +303,9 @@ class Dispatcher:
             downgrade_reason=mark.downgrade_reason if mark is not None else None,
             strategy=ev.strategy,
             arm=ev.arm,
+            streamed=None
+            if chunks is None
+            else StreamedCall(call_id=call_id, chunks=chunks.published, ttft_ms=chunks.ttft_ms),
         )
         await self._settle(ev, (self.topics.responses, response), usage)
 
@@ -306,10 +324,23 @@ class Dispatcher:
         )
 
     async def _after_failure(
-        self, ev: DispatchEvent, error: ProviderError, usage: UsageEvent, started_at: datetime
+        self,
+        ev: DispatchEvent,
+        error: ProviderError,
+        usage: UsageEvent,
+        started_at: datetime,
+        chunks_published: int = 0,
     ) -> None:
         policy = self._policy(ev.route)
-        decision = decide(error, ev, policy, utcnow(), self._rng.random(), started_at=started_at)
+        decision = decide(
+            error,
+            ev,
+            policy,
+            utcnow(),
+            self._rng.random(),
+            started_at=started_at,
+            chunks_published=chunks_published,
+        )
         key = ev.request_id
         if isinstance(decision, GiveUp):
             letter = self._dead_letter(ev, decision, error)

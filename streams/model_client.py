@@ -7,13 +7,13 @@ It joins the config, the adapters (and their capabilities) and the price table f
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
 
-from adapters.base import ChatAdapter, ProviderRequest, ProviderResult
+from adapters.base import ChatAdapter, ProviderRequest, ProviderResult, StreamDelta
 from adapters.capabilities import check_supported
 from adapters.credentials import credentials_for
 from adapters.registry import ADAPTERS
@@ -43,9 +43,10 @@ class ModelClient:
             for name, provider in config.providers.items()
         }
 
-    async def complete(self, model_name: str, request: LLMRequest) -> ModelCall:
+    def _prepare(
+        self, model_name: str, request: LLMRequest
+    ) -> tuple[ChatAdapter, ProviderRequest, float]:
         model = self._config.models[model_name]
-        provider = self._config.providers[model.provider]
         adapter = self._adapters[model.provider]
         call = ProviderRequest(
             upstream_model=model.upstream,
@@ -56,8 +57,26 @@ class ModelClient:
             response_format=request.response_format,
         )
         check_supported(call, adapter.capabilities, model.provider)
-        result = await adapter.complete(call, timeout_s=provider.timeout_s)
+        return adapter, call, self._config.providers[model.provider].timeout_s
+
+    def _priced(self, model_name: str, result: ProviderResult) -> ModelCall:
+        model = self._config.models[model_name]
         cost = cost_usd(
             model, result.input_tokens, result.output_tokens, result.cached_input_tokens
         )
         return ModelCall(result, cost)
+
+    async def complete(self, model_name: str, request: LLMRequest) -> ModelCall:
+        adapter, call, timeout_s = self._prepare(model_name, request)
+        return self._priced(model_name, await adapter.complete(call, timeout_s=timeout_s))
+
+    async def stream(
+        self, model_name: str, request: LLMRequest
+    ) -> AsyncIterator[StreamDelta | ModelCall]:
+        """The call in streaming mode: its deltas, then the priced whole as the last item."""
+        adapter, call, timeout_s = self._prepare(model_name, request)
+        async for part in adapter.stream(call, timeout_s=timeout_s):
+            if isinstance(part, ProviderResult):
+                yield self._priced(model_name, part)
+            else:
+                yield part

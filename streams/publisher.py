@@ -7,6 +7,7 @@ every send here bypasses faust's attachment buffer (``force=True``) and awaits d
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import faust
 
@@ -28,6 +29,14 @@ class Publisher:
             force=True,
         )
         await fut
+
+    async def enqueue(self, topic: str, event: Event, key: str | None) -> Awaitable[object]:
+        """Hand ``event`` to the producer, in order after earlier ones, without waiting for
+        the broker: the returned future completes once the broker has it."""
+        fut: Awaitable[object] = await self._topics[topic].send(
+            key=key.encode() if key is not None else None, value=event.to_bytes(), force=True
+        )
+        return fut
 
     async def send_all(self, *items: tuple[str, Event, str | None]) -> None:
         await asyncio.gather(*(self.send(topic, ev, key) for topic, ev, key in items))

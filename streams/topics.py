@@ -31,6 +31,7 @@ def topic_names(topics: TopicsConfig) -> list[str]:
         topics.admission_state,
         topics.alerts,
         topics.health,
+        topics.chunks,
     ]
 
 

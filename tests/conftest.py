@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from devtools.kafka import DevKafka
-from devtools.stack import stop_all
+from devtools.stack import Process, stop_all
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +37,8 @@ def test_name(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture(autouse=True)
 def _no_process_left_behind() -> Iterator[None]:
-    # Tests stop what they start; this catches what a failed assertion skipped.
+    # Tests stop what they start; this catches what a failed assertion skipped. Processes
+    # running before the test (a module-scoped stack) are their fixture's to stop.
+    before = frozenset(Process.live)
     yield
-    stop_all()
+    stop_all(keep=before)

@@ -3,7 +3,8 @@
 ``base_url`` is the API host without a version (``https://api.anthropic.com``), as
 with the Anthropic SDK, which adds ``/v1/messages`` itself. The request body is built
 in :mod:`adapters.anthropic.payload`, the answer read in :mod:`adapters.anthropic.reply`
-and errors translated in :mod:`adapters.anthropic.errors`; this module sends the call.
+(streamed: :mod:`adapters.anthropic.stream`) and errors translated in
+:mod:`adapters.anthropic.errors`; this module sends the call.
 
 The Messages API (as of the SDK we validate against, anthropic 2.12) has no sampling
 parameters, so ``temperature`` and ``top_p`` are not among the capabilities: a request
@@ -15,15 +16,19 @@ not offered either.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 
 from adapters.anthropic.errors import translate_error
 from adapters.anthropic.payload import build_payload
 from adapters.anthropic.reply import parse_result
-from adapters.base import ProviderRequest, ProviderResult
+from adapters.anthropic.stream import read_stream
+from adapters.base import ProviderRequest, ProviderResult, StreamPart
 from adapters.capabilities import Capabilities, features
 from adapters.credentials import Credentials
 from adapters.http_call import JsonApi
+from adapters.http_stream import open_stream
 from schemas.providers import AnthropicProvider
 
 API_VERSION = "2023-06-01"
@@ -63,3 +68,13 @@ class AnthropicAdapter:
         if not reply.ok:
             raise translate_error(reply)
         return parse_result(reply, asked_model=request.upstream_model)
+
+    async def stream(
+        self, request: ProviderRequest, *, timeout_s: float
+    ) -> AsyncIterator[StreamPart]:
+        payload = {**build_payload(request), "stream": True}
+        async with open_stream(self._api, self._url, payload, timeout_s=timeout_s) as streaming:
+            if not streaming.reply.ok:
+                raise translate_error(streaming.reply)
+            async for part in read_stream(streaming, asked_model=request.upstream_model):
+                yield part

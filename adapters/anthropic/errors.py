@@ -8,9 +8,11 @@ wait comes from ``retry-after`` or, failing that, from when the exhausted
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+import orjson
 from pydantic import ValidationError
 
 from adapters.errors import (
@@ -75,6 +77,18 @@ def translate_error(reply: HttpReply) -> ProviderError:
         if _is_context_window(reply.status, body.error):
             cls = ContextWindowExceeded
     return reply.error(cls, message, retry_after_s=_retry_after(reply.headers))
+
+
+def translate_error_event(reply: HttpReply, data: str) -> ProviderError:
+    """An ``event: error`` in a stream that began with ``reply``: the same body as an
+    error status carries, arriving after the 200, so its type alone decides (an
+    unknown type is a reply we cannot use). The status stays the stream's own."""
+    raw = data.encode()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = None
+    return translate_error(dataclasses.replace(reply, body=body, raw=raw))
 
 
 def _retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:

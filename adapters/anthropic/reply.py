@@ -13,7 +13,7 @@ from adapters.vendor_reply import LenientModel
 from schemas.chat import ToolCall
 from schemas.events import FinishReason
 
-_STOP: dict[str, FinishReason] = {
+STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "max_tokens": "length",
@@ -32,7 +32,7 @@ class _Block(LenientModel):
     input: dict[str, Any] | None = None
 
 
-class _Usage(LenientModel):
+class Usage(LenientModel):
     input_tokens: int = Field(ge=0)
     output_tokens: int = Field(ge=0)
     # Null or absent when prompt caching played no part.
@@ -40,7 +40,7 @@ class _Usage(LenientModel):
     cache_read_input_tokens: int | None = Field(default=None, ge=0)
 
 
-class _StopDetails(LenientModel):
+class StopDetails(LenientModel):
     category: str | None = None
     explanation: str | None = None
 
@@ -50,8 +50,8 @@ class _Message(LenientModel):
     model: str | None = None
     content: list[_Block]
     stop_reason: str | None = None
-    stop_details: _StopDetails | None = None
-    usage: _Usage
+    stop_details: StopDetails | None = None
+    usage: Usage
 
 
 def parse_result(reply: HttpReply, *, asked_model: str) -> ProviderResult:
@@ -62,7 +62,7 @@ def parse_result(reply: HttpReply, *, asked_model: str) -> ProviderResult:
         raise reply.malformed("unexpected message body") from exc
     reply = reply.with_request_id(body.id)
     if body.stop_reason == "refusal":
-        raise reply.error(ContentFiltered, _refusal_message(body.stop_details))
+        raise reply.error(ContentFiltered, refusal_message(body.stop_details))
     try:
         tool_calls = [
             ToolCall(id=b.id or "", name=b.name or "", arguments=b.input or {})
@@ -71,22 +71,25 @@ def parse_result(reply: HttpReply, *, asked_model: str) -> ProviderResult:
         ]
     except ValidationError as exc:
         raise reply.malformed("unusable tool_use block") from exc
-    usage = body.usage
-    cache_read = usage.cache_read_input_tokens or 0
     return ProviderResult(
         content="".join(b.text or "" for b in body.content if b.type == "text"),
         tool_calls=tool_calls,
-        finish_reason=_STOP.get(body.stop_reason or "", "other"),
-        # Anthropic's input_tokens leaves out the cached part, read or written.
-        input_tokens=usage.input_tokens + cache_read + (usage.cache_creation_input_tokens or 0),
-        output_tokens=usage.output_tokens,
-        cached_input_tokens=cache_read,
+        finish_reason=STOP_REASONS.get(body.stop_reason or "", "other"),
+        input_tokens=total_input_tokens(body.usage),
+        output_tokens=body.usage.output_tokens,
+        cached_input_tokens=body.usage.cache_read_input_tokens or 0,
         provider_request_id=reply.request_id,
         upstream_model=body.model or asked_model,
     )
 
 
-def _refusal_message(details: _StopDetails | None) -> str:
+def total_input_tokens(usage: Usage) -> int:
+    # Anthropic's input_tokens leaves out the cached part, read or written.
+    cached = (usage.cache_read_input_tokens or 0) + (usage.cache_creation_input_tokens or 0)
+    return usage.input_tokens + cached
+
+
+def refusal_message(details: StopDetails | None) -> str:
     message = "the model declined to answer (stop_reason=refusal)"
     if details is not None and details.category:
         message += f", category {details.category}"

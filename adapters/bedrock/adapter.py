@@ -5,23 +5,28 @@ by default). Every request is signed by botocore (:mod:`adapters.bedrock.sigv4`)
 the service ``bedrock`` in the configured region, over the exact bytes sent. The request
 mapping lives in :mod:`adapters.bedrock.payload`, reading the answer in
 :mod:`adapters.bedrock.reply` and the error translation in :mod:`adapters.bedrock.errors`.
+Streamed, the same body goes to ``/model/{modelId}/converse-stream``, signed the same way,
+and the event stream is read in :mod:`adapters.bedrock.stream`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
 import httpx
 
-from adapters.base import ProviderRequest, ProviderResult
+from adapters.base import ProviderRequest, ProviderResult, StreamPart
 from adapters.bedrock.errors import translate_error
 from adapters.bedrock.payload import build_body, converse_path
 from adapters.bedrock.reply import parse_result
 from adapters.bedrock.sigv4 import SigV4Signer
+from adapters.bedrock.stream import read_stream
 from adapters.capabilities import Capabilities, features
 from adapters.credentials import Credentials
 from adapters.errors import UnsupportedFeature
 from adapters.http_call import JsonApi
+from adapters.http_stream import open_stream
 from schemas.providers import BedrockProvider
 
 SIGNING_SERVICE = "bedrock"
@@ -77,6 +82,28 @@ class BedrockAdapter:
         self._api = JsonApi(name, http, api_headers, request_id_headers=(REQUEST_ID_HEADER,))
 
     async def complete(self, request: ProviderRequest, *, timeout_s: float) -> ProviderResult:
+        url, body, signed = self._prepare(request, stream=False)
+        reply = await self._api.post(url, body, timeout_s=timeout_s, headers=signed)
+        if not reply.ok:
+            raise translate_error(reply)
+        return parse_result(reply, asked_model=request.upstream_model)
+
+    async def stream(
+        self, request: ProviderRequest, *, timeout_s: float
+    ) -> AsyncIterator[StreamPart]:
+        url, body, signed = self._prepare(request, stream=True)
+        async with open_stream(
+            self._api, url, body, timeout_s=timeout_s, headers=signed
+        ) as streaming:
+            if not streaming.reply.ok:
+                raise translate_error(streaming.reply)
+            async for part in read_stream(streaming, asked_model=request.upstream_model):
+                yield part
+
+    def _prepare(
+        self, request: ProviderRequest, *, stream: bool
+    ) -> tuple[str, bytes, dict[str, str] | None]:
+        """The URL, the body and the signed headers (None: unsigned, send the API's own)."""
         temperature = request.params.temperature
         if temperature is not None and temperature > MAX_TEMPERATURE:
             raise UnsupportedFeature(
@@ -84,10 +111,7 @@ class BedrockAdapter:
                 f" is above Bedrock's maximum of {MAX_TEMPERATURE:g}",
                 provider=self.provider,
             )
-        url = self._base_url + converse_path(request.upstream_model)
+        url = self._base_url + converse_path(request.upstream_model, stream=stream)
         body = build_body(request)
         signed = self._signer.sign(url, body, self._api.headers) if self._signer else None
-        reply = await self._api.post(url, body, timeout_s=timeout_s, headers=signed)
-        if not reply.ok:
-            raise translate_error(reply)
-        return parse_result(reply, asked_model=request.upstream_model)
+        return url, body, signed

@@ -37,6 +37,8 @@ _TYPE_ERRORS: dict[str, type[ProviderError]] = {
     "ModelNotReadyException": ProviderUnavailable,
     # The model itself failed (a 424); another attempt or model may not.
     "ModelErrorException": ProviderUnavailable,
+    # The same, reported inside a stream that had begun (ConverseStream's own).
+    "ModelStreamErrorException": ProviderUnavailable,
     "ModelTimeoutException": ProviderTimeout,
     "ValidationException": InvalidRequest,
     "ResourceNotFoundException": InvalidRequest,
@@ -91,6 +93,18 @@ def translate_error(reply: HttpReply) -> ProviderError:
         f"{type_name}: {message}" if type_name else message,
         retry_after_s=parse_retry_after(reply.headers),
     )
+
+
+def translate_stream_exception(reply: HttpReply, event_name: str, message: str) -> ProviderError:
+    """An error sent inside a stream that began with a 200: an ``exception`` message names
+    its member of ``ConverseStreamOutput`` (``throttlingException``), an ``error`` message
+    its code; both decide by the exception's name as :func:`translate_error` does. With
+    nothing known about it, the failure is the provider's."""
+    type_name = event_name[:1].upper() + event_name[1:]
+    cls = _TYPE_ERRORS.get(type_name, ProviderUnavailable)
+    if _is_context_window(type_name, message):
+        cls = ContextWindowExceeded
+    return reply.error(cls, f"{type_name}: {message}" if message else type_name)
 
 
 def _is_context_window(type_name: str | None, message: str) -> bool:

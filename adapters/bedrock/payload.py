@@ -26,9 +26,11 @@ Turn = dict[str, object]
 _PATH_SAFE = "-._~!$&'()*+,;=:@"
 
 
-def converse_path(model_id: str) -> str:
-    """``/model/{modelId}/converse``; a "/" in an ARN model id is percent-encoded."""
-    return f"/model/{quote(model_id, safe=_PATH_SAFE)}/converse"
+def converse_path(model_id: str, *, stream: bool = False) -> str:
+    """``/model/{modelId}/converse`` (``/converse-stream`` for ConverseStream, which takes
+    the same body); a "/" in an ARN model id is percent-encoded."""
+    operation = "converse-stream" if stream else "converse"
+    return f"/model/{quote(model_id, safe=_PATH_SAFE)}/{operation}"
 
 
 def build_body(request: ProviderRequest) -> bytes:

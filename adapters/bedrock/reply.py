@@ -1,4 +1,7 @@
-"""Reading a Bedrock Converse answer into a :class:`adapters.base.ProviderResult`."""
+"""Reading a Bedrock Converse answer into a :class:`adapters.base.ProviderResult`.
+
+:func:`build_result` is shared with the streamed reply (:mod:`adapters.bedrock.stream`).
+"""
 
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ class _Output(LenientModel):
     message: _Message
 
 
-class _Usage(LenientModel):
+class Usage(LenientModel):
     # Bedrock's inputTokens leaves out cache reads and writes; ours counts all.
     inputTokens: int = Field(ge=0)
     outputTokens: int = Field(ge=0)
@@ -59,7 +62,7 @@ class _Converse(LenientModel):
     output: _Output
     stopReason: str
     # Required: without it we cannot bill the call.
-    usage: _Usage
+    usage: Usage
 
 
 def parse_result(reply: HttpReply, *, asked_model: str) -> ProviderResult:
@@ -73,17 +76,37 @@ def parse_result(reply: HttpReply, *, asked_model: str) -> ProviderResult:
         ]
     except ValidationError as exc:
         raise reply.malformed("unexpected converse body") from exc
-    if body.stopReason in _FILTERED:
-        message = f"output blocked by Bedrock (stopReason={body.stopReason})"
+    return build_result(
+        reply,
+        stop_reason=body.stopReason,
+        usage=body.usage,
+        text="".join(b.text or "" for b in body.output.message.content),
+        tool_calls=tool_calls,
+        asked_model=asked_model,
+    )
+
+
+def build_result(
+    reply: HttpReply,
+    *,
+    stop_reason: str,
+    usage: Usage,
+    text: str,
+    tool_calls: list[ToolCall],
+    asked_model: str,
+) -> ProviderResult:
+    """The result of a finished reply, whole or streamed; raises ContentFiltered or
+    MalformedResponse where the stop reason says the output is unusable."""
+    if stop_reason in _FILTERED:
+        message = f"output blocked by Bedrock (stopReason={stop_reason})"
         raise reply.error(ContentFiltered, message)
-    if body.stopReason in _MALFORMED:
-        raise reply.error(MalformedResponse, f"stopReason={body.stopReason}")
-    usage = body.usage
+    if stop_reason in _MALFORMED:
+        raise reply.error(MalformedResponse, f"stopReason={stop_reason}")
     cached = usage.cacheReadInputTokens
     return ProviderResult(
-        content="".join(b.text or "" for b in body.output.message.content),
+        content=text,
         tool_calls=tool_calls,
-        finish_reason=_STOP.get(body.stopReason, "other"),
+        finish_reason=_STOP.get(stop_reason, "other"),
         input_tokens=usage.inputTokens + cached + usage.cacheWriteInputTokens,
         output_tokens=usage.outputTokens,
         cached_input_tokens=cached,

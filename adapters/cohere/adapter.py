@@ -3,20 +3,25 @@
 ``base_url`` is the API host without a version (``https://api.cohere.com``), as with
 the Cohere SDK, which adds ``/v2/chat`` itself. The request body is built in
 :mod:`adapters.cohere.payload`, the answer read in :mod:`adapters.cohere.reply` and
-errors in :mod:`adapters.cohere.errors`; this module sends the call.
+errors in :mod:`adapters.cohere.errors`; this module sends the call. Streamed, the body
+says ``"stream": true`` and the events are read in :mod:`adapters.cohere.stream`.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 
-from adapters.base import ProviderRequest, ProviderResult
+from adapters.base import ProviderRequest, ProviderResult, StreamPart
 from adapters.capabilities import Capabilities, features
 from adapters.cohere.errors import translate_error
 from adapters.cohere.payload import build_payload
 from adapters.cohere.reply import parse_result
+from adapters.cohere.stream import read_stream
 from adapters.credentials import Credentials
 from adapters.http_call import JsonApi
+from adapters.http_stream import open_stream
 from schemas.providers import CohereProvider
 
 # Everything the v2 format carries. Images go in user messages as data: URIs or web
@@ -59,3 +64,13 @@ class CohereAdapter:
         if not reply.ok:
             raise translate_error(reply)
         return parse_result(reply, asked_model=request.upstream_model)
+
+    async def stream(
+        self, request: ProviderRequest, *, timeout_s: float
+    ) -> AsyncIterator[StreamPart]:
+        payload = {**build_payload(request, provider=self.provider), "stream": True}
+        async with open_stream(self._api, self._url, payload, timeout_s=timeout_s) as streaming:
+            if not streaming.reply.ok:
+                raise translate_error(streaming.reply)
+            async for part in read_stream(streaming, asked_model=request.upstream_model):
+                yield part

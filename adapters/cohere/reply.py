@@ -2,6 +2,7 @@
 
 Tool call arguments arrive as a JSON string; a generation that failed still comes back
 as a 200 whose ``finish_reason`` says how, and is raised as the matching error.
+:func:`build_result` is shared with the streamed reply (:mod:`adapters.cohere.stream`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ import orjson
 from pydantic import ValidationError
 
 from adapters.base import ProviderResult
-from adapters.errors import ContentFiltered, ProviderError, ProviderTimeout, ProviderUnavailable
+from adapters.errors import (
+    ContentFiltered,
+    MalformedResponse,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from adapters.http_call import HttpReply
 from adapters.vendor_reply import LenientModel
 from schemas.chat import FinishReason, ToolCall
@@ -51,7 +58,7 @@ class _Source(LenientModel):
     tool_output: dict[str, Any] | None = None
 
 
-class _Citation(LenientModel):
+class Citation(LenientModel):
     sources: list[_Source] | None = None
 
 
@@ -59,7 +66,7 @@ class _Message(LenientModel):
     content: list[_Content] | None = None
     tool_plan: str | None = None
     tool_calls: list[_ToolCall] | None = None
-    citations: list[_Citation] | None = None
+    citations: list[Citation] | None = None
 
 
 class _Counts(LenientModel):
@@ -68,7 +75,7 @@ class _Counts(LenientModel):
     output_tokens: float | None = None
 
 
-class _Usage(LenientModel):
+class Usage(LenientModel):
     billed_units: _Counts | None = None
     tokens: _Counts | None = None
     cached_tokens: float | None = None
@@ -79,7 +86,7 @@ class _Chat(LenientModel):
     finish_reason: str
     message: _Message
     # Required: without it we cannot bill the call.
-    usage: _Usage
+    usage: Usage
 
 
 def parse_result(reply: HttpReply, *, asked_model: str) -> ProviderResult:
@@ -90,28 +97,52 @@ def parse_result(reply: HttpReply, *, asked_model: str) -> ProviderResult:
         tool_calls = [_tool_call(c) for c in body.message.tool_calls or []]
     except (ValidationError, orjson.JSONDecodeError) as exc:
         raise reply.malformed("unexpected chat body") from exc
-    reply = reply.with_request_id(body.id)
-    if body.finish_reason in ("ERROR", "ERROR_TOXIC", "TIMEOUT"):
+    message = body.message
+    return build_result(
+        reply.with_request_id(body.id),
+        finish_reason=body.finish_reason,
+        usage=body.usage,
+        text="".join(c.text or "" for c in message.content or [] if c.type == "text"),
+        tool_plan=message.tool_plan or "",
+        tool_calls=tool_calls,
+        citations=message.citations or [],
+        asked_model=asked_model,
+    )
+
+
+def build_result(
+    reply: HttpReply,
+    *,
+    finish_reason: str,
+    usage: Usage | None,
+    text: str,
+    tool_plan: str,
+    tool_calls: list[ToolCall],
+    citations: list[Citation],
+    asked_model: str,
+) -> ProviderResult:
+    """The result of a finished reply, whole or streamed; raises the error a failed
+    generation's finish reason names, or MalformedResponse without usage."""
+    if finish_reason in ("ERROR", "ERROR_TOXIC", "TIMEOUT"):
         raise reply.error(
-            _failed_generation(body.finish_reason),
-            f"generation ended with finish_reason={body.finish_reason}",
+            _failed_generation(finish_reason),
+            f"generation ended with finish_reason={finish_reason}",
         )
     # Billed units are what Cohere's prices apply to; ``tokens`` also counts the
     # prompt template Cohere wraps around the messages.
-    counts = body.usage.billed_units or body.usage.tokens
-    if counts is None or counts.input_tokens is None or counts.output_tokens is None:
-        raise reply.malformed("unexpected chat body")
-    text = "".join(c.text or "" for c in body.message.content or [] if c.type == "text")
+    counts = usage and (usage.billed_units or usage.tokens)
+    if not counts or counts.input_tokens is None or counts.output_tokens is None:
+        raise reply.error(MalformedResponse, "the reply carries no token usage")
     return ProviderResult(
         # With tool calls the model's words are in tool_plan; sent back as history,
         # that text goes to tool_plan again (see adapters.cohere.payload).
-        content=text or (body.message.tool_plan if tool_calls else None) or "",
+        content=text or (tool_plan if tool_calls else ""),
         tool_calls=tool_calls,
-        finish_reason=_FINISH.get(body.finish_reason, "other"),
+        finish_reason=_FINISH.get(finish_reason, "other"),
         input_tokens=int(counts.input_tokens),
         output_tokens=int(counts.output_tokens),
-        cached_input_tokens=int(body.usage.cached_tokens or 0),
-        citations=_citation_urls(body.message.citations or []),
+        cached_input_tokens=int((usage and usage.cached_tokens) or 0),
+        citations=citation_urls(citations),
         provider_request_id=reply.request_id,
         # Cohere's reply does not name the model.
         upstream_model=asked_model,
@@ -135,7 +166,7 @@ def _failed_generation(finish_reason: str) -> type[ProviderError]:
     return ProviderUnavailable
 
 
-def _citation_urls(citations: list[_Citation]) -> list[str]:
+def citation_urls(citations: list[Citation]) -> list[str]:
     """Web addresses the cited documents or tool outputs carry in a ``url`` field.
 
     Cohere's sources are otherwise identified by ids it makes up per call (e.g.

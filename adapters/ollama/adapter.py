@@ -1,10 +1,12 @@
-"""Ollama's native chat API: ``POST {base_url}/api/chat``, non-streaming.
+"""Ollama's native chat API: ``POST {base_url}/api/chat``.
 
 ``base_url`` is the server root (``http://127.0.0.1:11434``), as with the ollama
 package. A local server takes no key; a key, if configured (e.g. for ollama.com),
 goes as a bearer token. The request body is built in :mod:`adapters.ollama.payload`,
 the answer read in :mod:`adapters.ollama.reply` and errors in
-:mod:`adapters.ollama.errors`; this module sends the call.
+:mod:`adapters.ollama.errors`; this module sends the call. Ollama streams unless the body
+says ``"stream": false``, so ``complete`` always says it; ``stream`` says ``true`` and
+reads the lines in :mod:`adapters.ollama.stream`.
 
 What the format cannot carry, and how that is handled:
 
@@ -23,15 +25,19 @@ What the format cannot carry, and how that is handled:
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 
-from adapters.base import ProviderRequest, ProviderResult
+from adapters.base import ProviderRequest, ProviderResult, StreamPart
 from adapters.capabilities import Capabilities, features
 from adapters.credentials import Credentials
 from adapters.http_call import JsonApi
+from adapters.http_stream import open_stream
 from adapters.ollama.errors import translate_error
 from adapters.ollama.payload import build_payload
 from adapters.ollama.reply import parse_result
+from adapters.ollama.stream import read_stream
 from schemas.providers import OllamaProvider
 
 CAPABILITIES = Capabilities(
@@ -69,3 +75,13 @@ class OllamaAdapter:
         if not reply.ok:
             raise translate_error(reply)
         return parse_result(reply, asked_model=request.upstream_model)
+
+    async def stream(
+        self, request: ProviderRequest, *, timeout_s: float
+    ) -> AsyncIterator[StreamPart]:
+        payload = {**build_payload(request, provider=self.provider), "stream": True}
+        async with open_stream(self._api, self._url, payload, timeout_s=timeout_s) as streaming:
+            if not streaming.reply.ok:
+                raise translate_error(streaming.reply)
+            async for part in read_stream(streaming, asked_model=request.upstream_model):
+                yield part

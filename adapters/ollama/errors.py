@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from adapters.errors import AuthenticationFailed, ContextWindowExceeded, ProviderError
+from adapters.errors import (
+    AuthenticationFailed,
+    ContextWindowExceeded,
+    ProviderError,
+    ProviderUnavailable,
+)
 from adapters.http_call import HttpReply
 from adapters.retry_after import parse_retry_after
 from adapters.status import error_for_status
@@ -41,3 +46,10 @@ def translate_error(reply: HttpReply) -> ProviderError:
         if reply.status == 400 and _CONTEXT_WINDOW_PHRASE in detail.error.lower():
             cls = ContextWindowExceeded
     return reply.error(cls, message, retry_after_s=parse_retry_after(reply.headers))
+
+
+def stream_error(reply: HttpReply, message: str) -> ProviderError:
+    """An ``{"error": ...}`` object in a stream that had already begun with a 200: the
+    generation failed on the server's side (a runner crash, say), and a later attempt
+    may not."""
+    return reply.error(ProviderUnavailable, message)

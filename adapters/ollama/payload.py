@@ -1,4 +1,5 @@
-"""Our chat request as an Ollama ``/api/chat`` request body, non-streaming.
+"""Our chat request as an Ollama ``/api/chat`` request body, non-streaming (``stream``
+false: Ollama's default is to stream; the streaming call sets it true).
 
 Images go as base64 in a message's ``images``; tools take OpenAI's function shape,
 and a tool call is sent without an id (Ollama has none), so a tool result names its

@@ -7,20 +7,25 @@ with the OpenAI SDK (``https://api.openai.com/v1``); Azure's is the resource end
 to which ``/openai/deployments/{upstream}/chat/completions?api-version=...`` is added.
 
 Mapping the request lives in :mod:`adapters.openai.payload`, reading the answer in
-:mod:`adapters.openai.reply`, and error translation in :mod:`adapters.openai.errors`.
+:mod:`adapters.openai.reply` (a streamed one in :mod:`adapters.openai.stream`), and
+error translation in :mod:`adapters.openai.errors`.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 
-from adapters.base import ProviderRequest, ProviderResult
+from adapters.base import ProviderRequest, ProviderResult, StreamPart
 from adapters.credentials import Credentials
 from adapters.http_call import JsonApi
+from adapters.http_stream import open_stream
 from adapters.openai.errors import translate_error
 from adapters.openai.payload import build_payload
 from adapters.openai.presets import auth_headers, chat_url, preset_for
 from adapters.openai.reply import parse_result
+from adapters.openai.stream import read_stream
 from schemas.providers import OpenAIProvider
 
 
@@ -53,3 +58,17 @@ class OpenAIAdapter:
         if not reply.ok:
             raise translate_error(reply, self.preset)
         return parse_result(reply, asked_model=request.upstream_model)
+
+    async def stream(
+        self, request: ProviderRequest, *, timeout_s: float
+    ) -> AsyncIterator[StreamPart]:
+        url = chat_url(self.preset, self._base_url, request.upstream_model, self._api_version)
+        payload = build_payload(request, self.preset, provider=self.provider)
+        payload["stream"] = True
+        if self.preset.stream_options:
+            payload["stream_options"] = {"include_usage": True}
+        async with open_stream(self._api, url, payload, timeout_s=timeout_s) as streaming:
+            if not streaming.reply.ok:
+                raise translate_error(streaming.reply, self.preset)
+            async for part in read_stream(streaming, request, self.preset):
+                yield part

@@ -57,6 +57,12 @@ class Preset:
     """Statuses that mean something specific on this service."""
     short_tool_call_ids: bool = False
     """Mistral accepts only tool call ids of nine letters or digits."""
+    stream_options: bool = True
+    """A stream asks for its usage with ``stream_options.include_usage``. Off where the
+    service refuses the field and reports usage in its chunks unasked (Mistral, Perplexity)."""
+    stream_ends_with_done: bool = True
+    """A stream is complete only at ``data: [DONE]``. Perplexity sends none: its stream
+    is complete once a chunk carried the finish reason and the body ended."""
 
     @property
     def capabilities(self) -> Capabilities:
@@ -103,9 +109,20 @@ PRESETS: Mapping[OpenAIPreset, Preset] = MappingProxyType(
             _ALL, reports_cached_tokens=True, context_window_phrases=("maximum prompt length",)
         ),
         # Sonar models: no tools, no images, no stop sequences; structured output only
-        # through json_schema. Citations come back with every answer.
-        "perplexity": Preset(features("system_prompt", "temperature", "top_p", "json_schema")),
-        "mistral": Preset(_ALL, context_window_phrases=(_MAX_CONTEXT,), short_tool_call_ids=True),
+        # through json_schema. Citations come back with every answer (and every chunk
+        # of a stream, with the usage so far).
+        "perplexity": Preset(
+            features("system_prompt", "temperature", "top_p", "json_schema"),
+            stream_options=False,
+            stream_ends_with_done=False,
+        ),
+        # Extra request fields are a 422 at Mistral; usage comes in the finish chunk.
+        "mistral": Preset(
+            _ALL,
+            context_window_phrases=(_MAX_CONTEXT,),
+            short_tool_call_ids=True,
+            stream_options=False,
+        ),
         "together": Preset(_ALL, context_window_phrases=(_TGI_INPUT_LIMIT, _MAX_CONTEXT)),
         "groq": Preset(_ALL, reports_cached_tokens=True),
         "vllm": Preset(_ALL, context_window_phrases=(_MAX_CONTEXT,)),

@@ -90,9 +90,20 @@ class _Completion(LenientModel):
     search_results: list[_SearchResult] | None = None
 
     def source_urls(self) -> list[str]:
-        urls = list(self.citations or [])
-        urls += [r.url for r in self.search_results or [] if r.url]
-        return list(dict.fromkeys(urls))
+        return source_urls(self.citations, self.search_results)
+
+
+def source_urls(
+    citations: list[str] | None, search_results: list[_SearchResult] | None
+) -> list[str]:
+    """Perplexity's sources: the citations, then any other search result's URL."""
+    urls = list(citations or [])
+    urls += [r.url for r in search_results or [] if r.url]
+    return list(dict.fromkeys(urls))
+
+
+def finish_reason(raw: str | None) -> FinishReason:
+    return _FINISH.get(raw or "", "other")
 
 
 def parse_result(reply: HttpReply, *, asked_model: str) -> ProviderResult:
@@ -109,9 +120,9 @@ def parse_result(reply: HttpReply, *, asked_model: str) -> ProviderResult:
     try:
         tool_calls = [_tool_call(c, i) for i, c in enumerate(choice.message.tool_calls or [])]
         return ProviderResult(
-            content=_text(choice.message.content),
+            content=text_of(choice.message.content),
             tool_calls=tool_calls,
-            finish_reason=_FINISH.get(choice.finish_reason or "", "other"),
+            finish_reason=finish_reason(choice.finish_reason),
             input_tokens=body.usage.prompt_tokens,
             output_tokens=body.usage.completion_tokens,
             cached_input_tokens=body.usage.cached_tokens,
@@ -123,7 +134,7 @@ def parse_result(reply: HttpReply, *, asked_model: str) -> ProviderResult:
         raise reply.malformed("unusable tool call") from exc
 
 
-def _text(content: str | list[_Chunk] | None) -> str:
+def text_of(content: str | list[_Chunk] | None) -> str:
     if isinstance(content, list):
         # Reasoning models put "thinking" chunks next to the answer's text chunks.
         return "".join(c.text or "" for c in content if c.type == "text")

@@ -2,7 +2,7 @@
 
 Text and image blocks, ``tool_use`` / ``tool_result`` blocks, tools with
 ``tool_choice``, and structured output (``output_config.format``) are validated the
-way Anthropic does.
+way Anthropic does; ``"stream": true`` asks for the streamed reply.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from emulator.fields import (
     FieldError,
     SeenContent,
     optional_count,
-    reject_streaming,
     reject_unknown,
     required_list,
     required_string,
@@ -53,7 +52,9 @@ _EXTRA = "Extra inputs are not permitted"
 def parse_request(body: Mapping[str, object]) -> ChatCall:
     """The call ``body`` asks for; raises :class:`FieldError` where Anthropic would refuse it."""
     reject_unknown(body, _ALLOWED, _EXTRA)
-    reject_streaming(body)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise FieldError("stream", "Input should be a valid boolean")
     model = required_string(body, "model", _REQUIRED)
     max_tokens = optional_count(body, "max_tokens")
     if max_tokens is None:
@@ -87,6 +88,7 @@ def parse_request(body: Mapping[str, object]) -> ChatCall:
         json_schema=json_schema,
         images=seen.images,
         answering_tool=seen.answering_tool,
+        stream=stream,
     )
 
 

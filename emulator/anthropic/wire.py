@@ -1,7 +1,8 @@
 """Anthropic Messages, as the emulator speaks it: checks, replies, error shapes.
 
 Replies carry text or a ``tool_use`` block, and report prompt-cache reads in ``usage``.
-Request bodies are read by :mod:`emulator.anthropic.parse`.
+Request bodies are read by :mod:`emulator.anthropic.parse`; a request with ``"stream":
+true`` gets the same reply as the events of :mod:`emulator.anthropic.stream`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from emulator.anthropic.parse import parse_request
+from emulator.anthropic.stream import message_events
 from emulator.base import ChatCall, WireError, retry_after_header
 from emulator.fields import FieldError
 from emulator.generate import Reply
@@ -30,6 +32,7 @@ class AnthropicWire:
     request_id_header = "request-id"
     id_prefix = "msg_"
     routes: tuple[str, ...] = ("/v1/messages",)
+    stream_content_type = "text/event-stream; charset=utf-8"
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         # Anthropic takes a key in x-api-key or as a bearer token; its SDK sends the latter.
@@ -87,6 +90,11 @@ class AnthropicWire:
                 }
             )
         return _message(call, content, reply, response_id)
+
+    def stream_frames(
+        self, call: ChatCall, reply: Reply, response_id: str, created: int
+    ) -> list[bytes]:
+        return message_events(self.success_body(call, reply, response_id, created))
 
     def filtered_body(self, call: ChatCall, response_id: str, created: int) -> dict[str, object]:
         refusal = Reply("", 1, "end_turn")

@@ -17,10 +17,10 @@ from emulator.fields import FieldError
 from emulator.generate import estimate_tokens
 
 
-def parse_request(body: dict[str, Any], model: str) -> ChatCall:
-    """The call ``body`` asks of ``model``; raises :class:`FieldError` where Bedrock would
-    refuse it."""
-    check_body(body, "Converse")
+def parse_request(body: dict[str, Any], model: str, *, stream: bool = False) -> ChatCall:
+    """The call ``body`` asks of ``model`` (of ConverseStream when ``stream``); raises
+    :class:`FieldError` where Bedrock would refuse it."""
+    check_body(body, "ConverseStream" if stream else "Converse")
     messages = body.get("messages")
     if not messages:
         raise FieldError("messages", "Member must not be null")
@@ -50,6 +50,7 @@ def parse_request(body: dict[str, Any], model: str) -> ChatCall:
         json_schema=_json_schema(body.get("outputConfig")),
         images=images,
         answering_tool=answering,
+        stream=stream,
     )
 
 

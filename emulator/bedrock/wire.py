@@ -1,8 +1,10 @@
 """AWS Bedrock Converse, as the emulator speaks it: checks, replies, error shapes.
 
-``POST /model/{modelId}/converse``. Requests must carry a SigV4 ``Authorization``
-header scoped to the ``bedrock`` service and an ``X-Amz-Date``; the emulator checks
-their shape, not the signature, since it never sees the raw bytes that were signed.
+``POST /model/{modelId}/converse``, and ``/converse-stream`` for the same reply as AWS
+event-stream messages (:mod:`emulator.bedrock.stream`). Requests must carry a SigV4
+``Authorization`` header scoped to the ``bedrock`` service and an ``X-Amz-Date``; the
+emulator checks their shape, not the signature, since it never sees the raw bytes that
+were signed.
 Request bodies are read by :mod:`emulator.bedrock.parse`.
 
 Errors are Bedrock's: the exception's name in the ``x-amzn-ErrorType`` header, and a
@@ -15,6 +17,7 @@ import re
 from collections.abc import Mapping
 
 from emulator.base import ChatCall, WireError, retry_after_header
+from emulator.bedrock import eventstream, stream
 from emulator.bedrock.parse import parse_request
 from emulator.fields import FieldError
 from emulator.generate import Reply, estimate_tokens
@@ -51,7 +54,12 @@ class BedrockWire:
     name = "bedrock"
     request_id_header = "x-amzn-RequestId"
     id_prefix = "converse-"
-    routes: tuple[str, ...] = ("/model/{model}/converse",)
+    # The streaming route names its operation in a path variable, so parse can tell it.
+    routes: tuple[str, ...] = (
+        "/model/{model}/converse",
+        "/model/{model}/{operation:converse-stream}",
+    )
+    stream_content_type = eventstream.CONTENT_TYPE
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         authorization = headers.get("authorization", "")
@@ -91,7 +99,8 @@ class BedrockWire:
         if not isinstance(body, dict):
             raise WireError(400, "ValidationException", "Malformed input request, not JSON.")
         try:
-            return parse_request(body, path.get("model", ""))
+            streaming = path.get("operation") == "converse-stream"
+            return parse_request(body, path.get("model", ""), stream=streaming)
         except FieldError as exc:
             raise WireError(400, "ValidationException", _validation_message(exc)) from exc
 
@@ -124,6 +133,16 @@ class BedrockWire:
             )
         return _converse(call, content, reply.stop, reply.output_tokens, reply.cached_tokens)
 
+    def stream_frames(
+        self, call: ChatCall, reply: Reply, response_id: str, created: int
+    ) -> list[bytes]:
+        # The wire never sees the latency the server sampled; 0 keeps the member present.
+        metadata = {
+            "usage": _usage(call, reply.output_tokens, reply.cached_tokens),
+            "metrics": {"latencyMs": 0},
+        }
+        return stream.frames(reply, metadata)
+
     def filtered_body(self, call: ChatCall, response_id: str, created: int) -> dict[str, object]:
         tokens = estimate_tokens(GUARDRAIL_TEXT)
         return _converse(call, [{"text": GUARDRAIL_TEXT}], "guardrail_intervened", tokens, 0)
@@ -144,6 +163,16 @@ def _converse(
     output_tokens: int,
     cached_tokens: int,
 ) -> dict[str, object]:
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop_reason,
+        "usage": _usage(call, output_tokens, cached_tokens),
+        # The wire never sees the latency the server sampled; 0 keeps the member present.
+        "metrics": {"latencyMs": 0},
+    }
+
+
+def _usage(call: ChatCall, output_tokens: int, cached_tokens: int) -> dict[str, int]:
     cached = min(cached_tokens, call.prompt_tokens)
     usage: dict[str, int] = {
         # Bedrock's inputTokens leaves out the tokens read from (or written to) the cache.
@@ -154,10 +183,4 @@ def _converse(
     if cached:
         # Present only when caching was in play, as Bedrock does.
         usage |= {"cacheReadInputTokens": cached, "cacheWriteInputTokens": 0}
-    return {
-        "output": {"message": {"role": "assistant", "content": content}},
-        "stopReason": stop_reason,
-        "usage": usage,
-        # The wire never sees the latency the server sampled; 0 keeps the member present.
-        "metrics": {"latencyMs": 0},
-    }
+    return usage

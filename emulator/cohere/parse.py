@@ -15,7 +15,6 @@ from emulator.fields import (
     FieldError,
     optional_count,
     optional_number,
-    reject_streaming,
     reject_unknown,
     required_list,
     required_string,
@@ -49,7 +48,9 @@ IMAGE_TOKENS = 256
 
 def parse_request(body: Mapping[str, object]) -> ChatCall:
     reject_unknown(body, _ALLOWED, _INVALID_FIELD)
-    reject_streaming(body)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise FieldError("stream", "must be a boolean")
     model = required_string(body, "model", "model is required")
     messages = required_list(body, "messages", "messages must not be empty")
     texts: list[str] = []
@@ -81,6 +82,7 @@ def parse_request(body: Mapping[str, object]) -> ChatCall:
         json_schema=json_schema,
         images=images,
         answering_tool=isinstance(messages[-1], dict) and messages[-1].get("role") == "tool",
+        stream=stream,
     )
 
 

@@ -1,7 +1,8 @@
 """Cohere Chat v2, as the emulator speaks it: ``POST /v2/chat`` with a bearer key.
 
-Replies follow the SDK's ``V2ChatResponse``; errors are Cohere's bare
-``{"message": ...}`` bodies, told apart by status only.
+Replies follow the SDK's ``V2ChatResponse`` (streamed: ``V2ChatStreamResponse`` events,
+see :mod:`emulator.cohere.stream`, when the body says ``"stream": true``); errors are
+Cohere's bare ``{"message": ...}`` bodies, told apart by status only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 import orjson
 
 from emulator.base import ChatCall, WireError, retry_after_header
+from emulator.cohere import stream
 from emulator.cohere.parse import parse_request
 from emulator.fields import FieldError
 from emulator.generate import Reply
@@ -42,6 +44,7 @@ class CohereWire:
     request_id_header = "x-debug-trace-id"
     id_prefix = ""
     routes: tuple[str, ...] = ("/v2/chat",)
+    stream_content_type = stream.CONTENT_TYPE
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         scheme, _, key = headers.get("authorization", "").partition(" ")
@@ -83,7 +86,7 @@ class CohereWire:
         message: dict[str, object] = {"role": "assistant"}
         if reply.tool_call is not None:
             call_made = reply.tool_call
-            message["tool_plan"] = f"I will call {call_made.name}."
+            message["tool_plan"] = _tool_plan(call_made.name)
             message["tool_calls"] = [
                 {
                     "id": call_made.call_id,
@@ -105,10 +108,24 @@ class CohereWire:
             response_id,
         )
 
+    def stream_frames(
+        self, call: ChatCall, reply: Reply, response_id: str, created: int
+    ) -> list[bytes]:
+        end = {
+            "finish_reason": _FINISH[reply.stop],
+            "usage": _usage(call, reply.output_tokens, reply.cached_tokens),
+        }
+        plan = _tool_plan(reply.tool_call.name) if reply.tool_call is not None else ""
+        return stream.frames(reply, response_id, plan, end)
+
     def filtered_body(self, call: ChatCall, response_id: str, created: int) -> dict[str, object]:
         # The finish reason the SDK documents for "a reply that was deemed toxic".
         message: dict[str, object] = {"role": "assistant", "content": []}
         return _chat(call, message, "ERROR_TOXIC", 1, 0, response_id)
+
+
+def _tool_plan(tool: str) -> str:
+    return f"I will call {tool}."
 
 
 def _chat(
@@ -119,6 +136,11 @@ def _chat(
     cached_tokens: int,
     response_id: str,
 ) -> dict[str, object]:
+    usage = _usage(call, output_tokens, cached_tokens)
+    return {"id": response_id, "finish_reason": finish, "message": message, "usage": usage}
+
+
+def _usage(call: ChatCall, output_tokens: int, cached_tokens: int) -> dict[str, object]:
     usage: dict[str, object] = {
         "billed_units": {"input_tokens": call.prompt_tokens, "output_tokens": output_tokens},
         "tokens": {
@@ -128,4 +150,4 @@ def _chat(
     }
     if cached_tokens:
         usage["cached_tokens"] = cached_tokens
-    return {"id": response_id, "finish_reason": finish, "message": message, "usage": usage}
+    return usage

@@ -1,6 +1,8 @@
 """Google Gemini ``generateContent``, as the emulator speaks it.
 
-Route ``/v1beta/models/{model}:generateContent`` with the key in ``x-goog-api-key``.
+Route ``/v1beta/models/{model}:generateContent`` with the key in ``x-goog-api-key``, and
+its streaming twin ``:streamGenerateContent?alt=sse``, whose events are those of
+:mod:`emulator.gemini.stream`.
 Errors use Google's shape, ``{"error": {"code", "message", "status", "details"}}``,
 with the canonical status name and, on a 429 with a retry delay, a
 ``google.rpc.RetryInfo`` detail. Request
@@ -9,11 +11,13 @@ bodies are read by :mod:`emulator.gemini.parse`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from emulator.base import ChatCall, WireError, retry_after_header
 from emulator.fields import FieldError
 from emulator.gemini.parse import parse_request
+from emulator.gemini.stream import response_chunks
 from emulator.generate import Reply
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
@@ -38,7 +42,12 @@ class GeminiWire:
     request_id_header = "x-request-id"
     # responseId is an opaque token with no prefix.
     id_prefix = ""
-    routes: tuple[str, ...] = ("/v1beta/models/{model}:generateContent",)
+    routes: tuple[str, ...] = (
+        "/v1beta/models/{model}:generateContent",
+        # The method is a path parameter so that parse can tell the two routes apart.
+        "/v1beta/models/{model}:{method:streamGenerateContent}",
+    )
+    stream_content_type = "text/event-stream"
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         if not headers.get("x-goog-api-key", "").strip():
@@ -53,8 +62,12 @@ class GeminiWire:
     def parse(self, body: object, path: Mapping[str, str]) -> ChatCall:
         if not isinstance(body, dict):
             raise WireError(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+        stream = path.get("method") == "streamGenerateContent"
+        if stream and path.get("alt") != "sse":
+            # Without alt=sse Google streams one JSON array, which is not emulated.
+            raise WireError(400, "INVALID_ARGUMENT", "Only alt=sse streaming is emulated.")
         try:
-            return parse_request(body, path["model"])
+            return dataclasses.replace(parse_request(body, path["model"]), stream=stream)
         except FieldError as exc:
             if exc.problem.startswith("Unknown name"):
                 message = f"Invalid JSON payload received. {exc.problem}"
@@ -106,6 +119,11 @@ class GeminiWire:
             "finishReason": "MAX_TOKENS" if reply.stop == "max_tokens" else "STOP",
         }
         return _response(call, candidate, reply.output_tokens, reply.cached_tokens, response_id)
+
+    def stream_frames(
+        self, call: ChatCall, reply: Reply, response_id: str, created: int
+    ) -> list[bytes]:
+        return response_chunks(self.success_body(call, reply, response_id, created))
 
     def filtered_body(self, call: ChatCall, response_id: str, created: int) -> dict[str, object]:
         candidate: dict[str, object] = {

@@ -50,9 +50,10 @@ IMAGE_TOKENS = 256
 
 def parse_request(body: Mapping[str, object]) -> ChatCall:
     reject_unknown(body, _ALLOWED, _UNKNOWN)
-    if body.get("stream", True) is not False:
-        # Ollama streams unless told not to; the emulator answers whole replies only.
-        raise FieldError("stream", "streaming is not emulated: send stream false")
+    # Ollama streams unless told not to.
+    stream = body.get("stream", True)
+    if not isinstance(stream, bool):
+        raise FieldError("stream", "stream must be a boolean")
     model = required_string(body, "model", "model is required")
     messages = required_list(body, "messages", "messages are required")
     texts: list[str] = []
@@ -75,6 +76,7 @@ def parse_request(body: Mapping[str, object]) -> ChatCall:
         json_schema=json_schema,
         images=images,
         answering_tool=isinstance(messages[-1], dict) and messages[-1].get("role") == "tool",
+        stream=stream,
     )
 
 

@@ -1,6 +1,7 @@
 """Ollama's native chat API, as the emulator speaks it: ``POST /api/chat``, no auth.
 
-Replies follow the ollama package's ``ChatResponse``; errors are Ollama's
+Replies follow the ollama package's ``ChatResponse``, streamed as one per line unless
+the body says ``"stream": false`` (see :mod:`emulator.ollama.stream`); errors are Ollama's
 ``{"error": "..."}`` bodies. Ollama has no rate limits or overload status of its
 own: for those injected faults the emulator renders what a proxy or ollama.com would.
 """
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from emulator.base import ChatCall, WireError, retry_after_header
 from emulator.fields import FieldError
 from emulator.generate import Reply
+from emulator.ollama import stream
 from emulator.ollama.parse import parse_request
 
 # Nominal speeds for the duration fields: they are informational, never waited for.
@@ -40,6 +42,7 @@ class OllamaWire:
     request_id_header = "x-request-id"
     id_prefix = ""
     routes: tuple[str, ...] = ("/api/chat",)
+    stream_content_type = stream.CONTENT_TYPE
 
     def check_headers(self, headers: Mapping[str, str]) -> None:
         """A local server takes any request; a key, if sent, is not checked."""
@@ -74,13 +77,24 @@ class OllamaWire:
         if reply.tool_call is not None:
             function = {"name": reply.tool_call.name, "arguments": reply.tool_call.arguments}
             message["tool_calls"] = [{"function": function}]
-        # A tool call or a stop sequence both end as "stop" in Ollama's terms.
-        done_reason = "length" if reply.stop == "max_tokens" else "stop"
-        return _chat(call, message, done_reason, reply.output_tokens, created)
+        return _chat(call, message, _done_reason(reply), reply.output_tokens, created)
+
+    def stream_frames(
+        self, call: ChatCall, reply: Reply, response_id: str, created: int
+    ) -> list[bytes]:
+        message: dict[str, object] = {"role": "assistant", "content": ""}
+        last = _chat(call, message, _done_reason(reply), reply.output_tokens, created)
+        head = {"model": last["model"], "created_at": last["created_at"]}
+        return stream.frames(reply, head, last)
 
     def filtered_body(self, call: ChatCall, response_id: str, created: int) -> dict[str, object]:
         message: dict[str, object] = {"role": "assistant", "content": REFUSAL}
         return _chat(call, message, "stop", len(REFUSAL.split()), created)
+
+
+def _done_reason(reply: Reply) -> str:
+    # A tool call or a stop sequence both end as "stop" in Ollama's terms.
+    return "length" if reply.stop == "max_tokens" else "stop"
 
 
 def _chat(

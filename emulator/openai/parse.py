@@ -3,7 +3,8 @@
 Messages (system, developer, user with text and ``image_url`` parts, assistant with
 ``tool_calls``, ``tool`` results), tools, ``tool_choice`` and ``response_format`` are
 validated the way OpenAI does; fields it does not know are rejected, which catches
-adapters sending misspelt or invented parameters.
+adapters sending misspelt or invented parameters. ``stream`` and ``stream_options``
+(``include_usage``) choose the streamed form of the reply.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from emulator.fields import (
     FieldError,
     optional_count,
     optional_number,
-    reject_streaming,
     reject_unknown,
     required_list,
     required_string,
@@ -30,12 +30,13 @@ _ALLOWED = frozenset(
         "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p",
         "stop", "n", "user", "seed", "presence_penalty", "frequency_penalty", "metadata",
         "store", "response_format", "logit_bias", "logprobs", "top_logprobs", "service_tier",
-        "stream", "tools", "tool_choice", "parallel_tool_calls",
+        "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls",
     }
 )  # fmt: skip
 _TOOL_FIELDS = frozenset({"tools", "tool_choice", "parallel_tool_calls"})
 _FUNCTION_FIELDS = frozenset({"name", "description", "parameters", "strict"})
 _SCHEMA_FIELDS = frozenset({"name", "description", "schema", "strict"})
+_STREAM_OPTIONS = frozenset({"include_usage", "include_obfuscation"})
 _UNRECOGNIZED = "Unrecognized argument"
 _NON_EMPTY = "Input should be a non-empty array"
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -49,7 +50,7 @@ def parse_request(body: Mapping[str, object], *, model: str | None, tools: bool)
     says whether the dialect has tool calling at all."""
     allowed = _ALLOWED if tools else _ALLOWED - _TOOL_FIELDS
     reject_unknown(body, allowed, "Unrecognized request argument supplied")
-    reject_streaming(body)
+    stream, stream_usage = _streaming(body)
     model = model or required_string(body, "model", "you must provide a model parameter")
     messages = required_list(body, "messages", _NON_EMPTY)
     texts: list[str] = []
@@ -75,7 +76,31 @@ def parse_request(body: Mapping[str, object], *, model: str | None, tools: bool)
         json_schema=json_schema,
         images=images,
         answering_tool=isinstance(messages[-1], dict) and messages[-1].get("role") == "tool",
+        stream=stream,
+        stream_usage=stream_usage,
     )
+
+
+def _streaming(body: Mapping[str, object]) -> tuple[bool, bool]:
+    """``stream``, and whether ``stream_options.include_usage`` asks for a usage chunk."""
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise FieldError("stream", "Input should be a valid boolean")
+    options = body.get("stream_options")
+    if options is None:
+        return bool(stream), False
+    if not stream:
+        raise FieldError(
+            "stream_options", "The 'stream_options' parameter is only allowed when 'stream' "
+            "is enabled.",
+        )  # fmt: skip
+    if not isinstance(options, dict):
+        raise FieldError("stream_options", "Input should be an object")
+    reject_unknown(options, _STREAM_OPTIONS, _UNRECOGNIZED, at="stream_options")
+    for name in sorted(options):
+        if not isinstance(options[name], bool):
+            raise FieldError(f"stream_options.{name}", "Input should be a valid boolean")
+    return True, options.get("include_usage") is True
 
 
 def _message(message: object, path: str) -> tuple[str, int]:

@@ -5,7 +5,8 @@ by flags rather than a subclass: :func:`openai_wire` (``/v1/chat/completions``, 
 auth; what OpenAI and most compatible servers speak), :func:`azure_wire` (the
 deployment in the path, an ``api-key`` header and a required ``api-version`` query
 parameter) and :func:`perplexity_wire` (no tools; answers carry ``citations`` and
-``search_results``). Request parsing lives in :mod:`emulator.openai.parse`.
+``search_results``). Request parsing lives in :mod:`emulator.openai.parse`, streamed
+replies in :mod:`emulator.openai.stream`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from emulator.base import ChatCall, WireError, retry_after_header
 from emulator.fields import FieldError
 from emulator.generate import Reply
 from emulator.openai.parse import parse_request
+from emulator.openai.stream import chunk_frames, finish_reason
 
 _STATUS_ERRORS: dict[int, tuple[str, str, str | None]] = {
     413: ("invalid_request_error", "Request body too large.", "request_too_large"),
@@ -31,6 +33,8 @@ _STATUS_ERRORS: dict[int, tuple[str, str, str | None]] = {
     529: ("server_error", "The engine is currently overloaded, please try again later.", None),
 }  # fmt: skip
 _API_VERSION = "api-version"
+# What every completion and chunk says about the backend that served it.
+_SERVED_BY = {"service_tier": "default", "system_fingerprint": "fp_emulator"}
 _NO_BEARER = (
     "You didn't provide an API key. You need to provide your API key in an "
     "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
@@ -43,6 +47,8 @@ _NO_API_KEY = (
 
 
 class OpenAIWire:
+    stream_content_type = "text/event-stream"
+
     def __init__(
         self,
         name: str = "openai",
@@ -124,7 +130,6 @@ class OpenAIWire:
         self, call: ChatCall, reply: Reply, response_id: str, created: int
     ) -> dict[str, object]:
         message: dict[str, object] = {"role": "assistant", "content": reply.text}
-        finish = "length" if reply.stop == "max_tokens" else "stop"
         if reply.tool_call is not None:
             tool = reply.tool_call
             # OpenAI sends arguments as a JSON-encoded string, not an object.
@@ -137,8 +142,7 @@ class OpenAIWire:
                     "function": {"name": tool.name, "arguments": arguments},
                 }
             ]
-            finish = "tool_calls"
-        body = _completion(call, message, finish, reply, response_id, created)
+        body = _completion(call, message, finish_reason(reply), reply, response_id, created)
         if self._citations:
             body.update(_sources(call))
         return body
@@ -147,6 +151,19 @@ class OpenAIWire:
         filtered = Reply("", 1, "end_turn")
         message: dict[str, object] = {"role": "assistant", "content": None}
         return _completion(call, message, "content_filter", filtered, response_id, created)
+
+    def stream_frames(
+        self, call: ChatCall, reply: Reply, response_id: str, created: int
+    ) -> list[bytes]:
+        base: dict[str, object] = {
+            "id": response_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": call.model,
+            **_SERVED_BY,
+        }
+        sources = _sources(call) if self._citations else None
+        return chunk_frames(call, reply, base, _usage(call, reply), sources=sources)
 
 
 def openai_wire() -> OpenAIWire:
@@ -200,18 +217,21 @@ def _completion(
                 "finish_reason": finish,
             }
         ],
-        "usage": {
-            "prompt_tokens": call.prompt_tokens,
-            "completion_tokens": reply.output_tokens,
-            "total_tokens": call.prompt_tokens + reply.output_tokens,
-            "prompt_tokens_details": {"cached_tokens": reply.cached_tokens, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0,
-            },
+        "usage": _usage(call, reply),
+        **_SERVED_BY,
+    }
+
+
+def _usage(call: ChatCall, reply: Reply) -> dict[str, object]:
+    return {
+        "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": reply.output_tokens,
+        "total_tokens": call.prompt_tokens + reply.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": reply.cached_tokens, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
         },
-        "service_tier": "default",
-        "system_fingerprint": "fp_emulator",
     }

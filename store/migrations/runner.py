@@ -13,6 +13,7 @@ from store.migrations import (
     m0005_usage_dedup_view,
     m0006_call_id_index,
     m0007_usage_minute,
+    m0008_ttft_ms,
 )
 from store.migrations.base import Migration, MigrationFailed, Schema
 
@@ -26,6 +27,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0005_usage_dedup_view.MIGRATION,
     m0006_call_id_index.MIGRATION,
     m0007_usage_minute.MIGRATION,
+    m0008_ttft_ms.MIGRATION,
 )
 
 _LEDGER = """

@@ -42,6 +42,7 @@ from schemas.chat import (
     ToolChoice,
     ToolSpec,
 )
+from schemas.chunks import ChunkEvent, ToolCallChunk
 from schemas.config import RouteStrategy
 from schemas.events import (
     MAX_DEADLINE_S,
@@ -59,6 +60,7 @@ from schemas.events import (
     LLMRequest,
     LLMResponse,
     RetryEvent,
+    StreamedCall,
     TaskType,
     Tier,
     TokenUsage,
@@ -281,10 +283,13 @@ generation_params = _generation_params()
 
 @st.composite
 def llm_requests(
-    draw: st.DrawFn, routes: Sequence[str] = (), tenants: Sequence[str] = ()
+    draw: st.DrawFn,
+    routes: Sequence[str] = (),
+    tenants: Sequence[str] = (),
+    models: Sequence[str] = (),
 ) -> LLMRequest:
-    """Any valid request; ``routes`` and ``tenants`` are drawn from often, so that the
-    routes of a config are taken, besides unknown route names and unknown tenants."""
+    """Any valid request; ``routes``, ``tenants`` and ``models`` are drawn from often, so
+    that a config's names are taken, besides unknown names."""
     tools = draw(st.lists(tool_specs, max_size=4, unique_by=lambda t: t.name))
     choices = [c for c in get_args(ToolChoice) if tools or c != "required"]
     tenant = st.text(min_size=1, max_size=64)
@@ -293,6 +298,11 @@ def llm_requests(
         tenant = st.sampled_from(tenants) | tenant
     if routes:
         route = st.sampled_from(routes) | route
+    model = st.text(min_size=1, max_size=20)
+    if models:
+        model = st.sampled_from(models) | model
+    # A request names a route, a model or neither; never both.
+    asks = draw(st.sampled_from(["neither", "route", "route", "model"]))
     # At most one of the two ways to say a deadline.
     deadline = draw(st.sampled_from(["none", "deadline_s", "deadline_at"]))
     request = _build(
@@ -307,8 +317,10 @@ def llm_requests(
         tool_choice=st.sampled_from(choices),
         response_format=_optional(response_formats()),
         task_type=_optional(_choices(TaskType)),
-        route=st.none() | route,
+        route=route if asks == "route" else st.none(),
+        model=model if asks == "model" else st.none(),
         metadata=st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=3),
+        stream=st.booleans(),
         created_at=stamps,
         deadline_s=(
             st.floats(0.0, MAX_DEADLINE_S, exclude_min=True)
@@ -463,6 +475,14 @@ def _llm_responses(draw: st.DrawFn) -> LLMResponse:
         downgrade_reason=_optional(st.text(max_size=100)),
         strategy=route_strategies,
         arm=_optional(st.text(max_size=20)),
+        streamed=_optional(
+            st.builds(
+                StreamedCall,
+                call_id=st.text(max_size=40),
+                chunks=st.integers(min_value=0),
+                ttft_ms=st.floats(min_value=0.0, allow_infinity=False),
+            )
+        ),
         created_at=stamps,
     )
 
@@ -550,6 +570,7 @@ def _usage_events(draw: st.DrawFn) -> UsageEvent:
         cached_input_tokens=st.integers(),
         cost_usd=money,
         latency_ms=finite_floats,
+        ttft_ms=st.floats(min_value=0.0, allow_infinity=False),
         complexity=finite_floats,
         tier=st.text(max_size=10),
         task_type=st.text(max_size=10),
@@ -560,6 +581,33 @@ def _usage_events(draw: st.DrawFn) -> UsageEvent:
 
 
 usage_events = _usage_events()
+
+
+@st.composite
+def _chunk_events(draw: st.DrawFn) -> ChunkEvent:
+    tool_call = st.builds(
+        ToolCallChunk,
+        index=st.integers(min_value=0, max_value=100),
+        id=_optional(st.text(max_size=40)),
+        name=_optional(st.text(max_size=40)),
+        arguments=st.text(max_size=60),
+    )
+    return _build(
+        draw,
+        ChunkEvent,
+        schema_version=st.just(1),
+        request_id=request_ids,
+        call_id=st.text(min_size=1, max_size=40),
+        attempt=st.integers(min_value=1),
+        seq=st.integers(min_value=0),
+        model=st.text(max_size=20),
+        text=prompt_text | st.just(""),
+        tool_call=st.none() | tool_call,
+        created_at=stamps,
+    )
+
+
+chunk_events = _chunk_events()
 
 
 # --- the admission topics -----------------------------------------------------------------
@@ -704,4 +752,5 @@ EVENT_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "TenantSnapshot": tenant_snapshots,
     "BudgetAlert": budget_alerts,
     "RuleAlert": rule_alerts,
+    "ChunkEvent": chunk_events,
 }

@@ -67,7 +67,7 @@ CONFIG = load_config(EXAMPLE_CONFIG)
 ROUTES = [r.name for r in CONFIG.routes]
 CAPABILITIES = model_capabilities(CONFIG)
 TENANTS = sorted({t for r in CONFIG.routes for t in r.when.tenants or ()})
-REQUESTS = llm_requests(routes=ROUTES, tenants=TENANTS)
+REQUESTS = llm_requests(routes=ROUTES, tenants=TENANTS, models=sorted(CONFIG.models))
 
 # Large prompts make single examples slow and big; the health checks would call that a
 # strategy problem, but covering them is the point.
@@ -227,6 +227,8 @@ def _summary(outcome: object) -> str:
 
 
 def _route_models(request: LLMRequest, config: GatewayConfig) -> list[str]:
+    if request.model is not None:
+        return [request.model]  # a pinned model: that one alone
     return choose_route(config, request, classify(request)).candidates
 
 
@@ -236,6 +238,9 @@ def _check_triage(raw: bytes, request: LLMRequest, config: GatewayConfig) -> Dis
     if len(raw) > config.limits.max_request_bytes:
         assert isinstance(outcome, Rejected)
         assert outcome.dead_letter.reason == "request_too_large"
+    elif request.model is not None and request.model not in config.models:
+        assert isinstance(outcome, Rejected)
+        assert outcome.dead_letter.reason == "unknown_model"
     elif request.route is not None and config.route(request.route) is None:
         assert isinstance(outcome, Rejected)
         assert outcome.dead_letter.reason == "unknown_route"

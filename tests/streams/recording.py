@@ -3,6 +3,8 @@ and an outcome ledger that decides without reading a broker."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from schemas.base import Event
@@ -24,6 +26,13 @@ class RecordingPublisher:
             self.failures[topic] -= 1
             raise ConnectionError(f"broker refused a send to {topic}")
         self.sent.append((topic, event, key))
+
+    async def enqueue(self, topic: str, event: Event, key: str | None) -> Awaitable[object]:
+        """Recorded at once, in order; the returned future says the broker has it."""
+        await self.send(topic, event, key)
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
     async def send_all(self, *items: tuple[str, Event, str | None]) -> None:
         for item in items:

@@ -115,9 +115,9 @@ def test_full_request_fits_the_sdk_chat_parameters() -> None:
         (cohere_reply._Message, AssistantMessageResponse),
         (cohere_reply._ToolCall, ToolCallV2),
         (cohere_reply._Function, ToolCallV2Function),
-        (cohere_reply._Usage, Usage),
+        (cohere_reply.Usage, Usage),
         (cohere_reply._Counts, UsageBilledUnits),
-        (cohere_reply._Citation, cohere.Citation),
+        (cohere_reply.Citation, cohere.Citation),
         (cohere_reply._Source, cohere.DocumentSource),
     ],
 )

@@ -87,7 +87,7 @@ def test_full_request_fits_the_package_chat_request() -> None:
 @pytest.mark.parametrize(
     ("ours", "theirs"),
     [
-        (ollama_reply._Chat, ChatResponse),
+        (ollama_reply.Chat, ChatResponse),
         (ollama_reply._Message, Message),
         (ollama_reply._ToolCall, Message.ToolCall),
         (ollama_reply._Function, Message.ToolCall.Function),
@@ -138,13 +138,12 @@ SAY_F = [{"role": "assistant", "content": "", "tool_calls": [
     "body",
     [
         {"model": "m", "messages": HI, "stream": False, "max_tokens": 5},
-        # Ollama streams unless told not to.
-        {"model": "m", "messages": HI},
+        {"model": "m", "messages": HI, "stream": "no"},
         {"model": "m", "messages": [{**HI[0], "images": ["%%"]}], "stream": False},
         {"model": "m", "messages": SAY_F, "stream": False},
         {"model": "m", "messages": HI, "stream": False, "format": "yaml"},
     ],
-    ids=["openai_name", "streaming_default", "image_not_base64", "string_arguments", "format"],
+    ids=["openai_name", "stream_not_bool", "image_not_base64", "string_arguments", "format"],
 )
 async def test_requests_outside_the_format_are_bad_requests(
     start_emulator: StartEmulator, http: httpx.AsyncClient, body: dict[str, Any]

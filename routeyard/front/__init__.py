@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP front door: wire translation, server and relay."""
