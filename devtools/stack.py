@@ -21,6 +21,8 @@ import orjson
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from schemas.config import TopicsConfig
+
 ROUTEYARD = [sys.executable, "-m", "routeyard.cli"]
 # Gateway API keys of the configs derive_config writes (tenant -> key): test values only.
 TEST_KEYS = {"acme": "sk-test-acme-0001", "globex": "sk-test-globex-0002"}
@@ -163,9 +165,10 @@ def derive_config(base: Path, tmp: Path, emulator_url: str, name: str, **overrid
     """``base`` pointed at this emulator, with its own topics, consumer group and store."""
     data = yaml.safe_load(base.read_text())
     data["app_id"] = f"routeyard-{name}"
+    # Topics the base leaves at their defaults (llm.chunks) get the prefix too.
+    topics = {**TopicsConfig().model_dump(), **data["topics"]}
     data["topics"] = {
-        key: f"{name}.{value}" if key != "partitions" else value
-        for key, value in data["topics"].items()
+        key: f"{name}.{value}" if key != "partitions" else value for key, value in topics.items()
     }
     for provider in data["providers"].values():
         provider["base_url"] = emulator_base_url(provider, emulator_url)

@@ -15,7 +15,7 @@ later). ``routeyard serve`` is built on this client.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import TracebackType
 
 from aiokafka import AIOKafkaProducer
@@ -103,8 +103,9 @@ class RouteyardClient:
 
     async def stream(
         self, request: LLMRequest, timeout_s: float = 120.0
-    ) -> AsyncIterator[ChunkEvent | LLMResponse]:
-        """The request's chunks in order (if it streams), then its response, last."""
+    ) -> AsyncGenerator[ChunkEvent | LLMResponse, None]:
+        """The request's chunks in order (if it streams), then its response, last.
+        ``aclose()`` it to stop waiting early."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         with self.book.expect(request.request_id) as replies:
             await self._publish(request)

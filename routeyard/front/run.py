@@ -30,7 +30,9 @@ async def serve(config: GatewayConfig, bootstrap: str) -> None:
     runner = web.AppRunner(FrontDoor(config, client, ready).make_app(), access_log=None)
     try:
         await runner.setup()
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        # aiohttp's default backlog (128) is below the bursts of concurrent callers a
+        # front door meets; connections past the backlog would be refused.
+        await web.TCPSite(runner, settings.host, settings.port, backlog=2048).start()
         # The line tests and supervisors wait for.
         log.warning("routeyard serve listening on http://%s", settings.listen)
         stop = asyncio.Event()

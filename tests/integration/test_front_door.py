@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -230,6 +231,23 @@ def test_a_cut_stream_is_an_error_never_a_clean_end(stack: dict[str, Any]) -> No
             seen.append(chunk)
     assert "stream_interrupted" in str(caught.value)
     assert all(not c.choices or c.choices[0].finish_reason is None for c in seen)
+    # The usage row says what happened to that call: an error, cut after its first delta.
+    named = re.search(r"request_id (ry-[0-9a-f]+)", str(caught.value))
+    assert named is not None, str(caught.value)
+    request_id, usage = named.group(1), stack["data"]["topics"]["usage"]
+
+    def cut_row(row: dict[str, Any]) -> bool:
+        return bool(
+            row["request_id"] == request_id
+            and row["model"] == "claude-haiku"
+            and row["error_kind"] == "stream_interrupted"
+        )
+
+    got = asyncio.run(
+        collect(stack["bootstrap"], [usage], lambda g: any(map(cut_row, g[usage])), deadline_s=60)
+    )
+    [row] = [r for r in got[usage] if cut_row(r)]
+    assert row["outcome"] == "error" and row["ttft_ms"] > 0
 
 
 def test_a_hang_past_the_deadline_is_504_and_the_answer_lands_later(
