@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import yaml
@@ -271,3 +272,11 @@ def test_a_hang_past_the_deadline_is_504_and_the_answer_lands_later(
         )
     )
     assert any(r["request_id"] == request_id for r in got[topics["responses"]])
+
+
+def test_health_and_readiness(stack: dict[str, Any]) -> None:
+    base = stack["front"].base_url
+    assert httpx.get(f"{base}/healthz", timeout=10).json() == {"status": "ok"}
+    ready = httpx.get(f"{base}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text  # Kafka answers, a worker is in the group
+    assert ready.json() == {"status": "ready"}
