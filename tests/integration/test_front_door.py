@@ -48,27 +48,33 @@ def stack(
 ) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("front")
     emulator = Emulator(tmp, {"seed": 5, "default": FAST})
-    name = f"front-{tmp.name[-6:]}"
-    config = gateway_config(
-        tmp,
-        emulator.url,
-        name,
-        admission={
-            "tenants": {
-                # One request a second, refused beyond: the SDK's RateLimitError.
-                "globex": {
-                    "rate_limit": {"requests_per_minute": 60, "burst_s": 1, "on_limit": "reject"}
-                },
-            }
-        },
-    )
-    # derive_config set serve.listen and the test keys: add a short wait to them.
-    data = yaml.safe_load(config.read_text())
-    data["serve"]["request_timeout_s"] = 4
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
-    worker = Worker(tmp, config, kafka_bootstrap)
-    front = FrontDoor(tmp, config, kafka_bootstrap)
+    started: list[Emulator | Worker | FrontDoor] = [emulator]
     try:
+        name = f"front-{tmp.name[-6:]}"
+        config = gateway_config(
+            tmp,
+            emulator.url,
+            name,
+            admission={
+                "tenants": {
+                    # One request a second, refused beyond: the SDK's RateLimitError.
+                    "globex": {
+                        "rate_limit": {
+                            "requests_per_minute": 60,
+                            "burst_s": 1,
+                            "on_limit": "reject",
+                        }
+                    },
+                }
+            },
+        )
+        # derive_config set serve.listen and the test keys: add a short wait to them.
+        data = yaml.safe_load(config.read_text())
+        data["serve"]["request_timeout_s"] = 4
+        config.write_text(yaml.safe_dump(data, sort_keys=False))
+        started.append(Worker(tmp, config, kafka_bootstrap))
+        front = FrontDoor(tmp, config, kafka_bootstrap)
+        started.append(front)
         yield {
             "emulator": emulator,
             "front": front,
@@ -78,9 +84,9 @@ def stack(
             "bootstrap": kafka_bootstrap,
         }
     finally:
-        front.stop()
-        worker.stop()
-        emulator.stop()
+        # Also when a start-up failed: this module's processes outlive any one test.
+        for part in reversed(started):
+            part.stop()
 
 
 def _client(stack: dict[str, Any], tenant: str = "acme") -> openai.OpenAI:

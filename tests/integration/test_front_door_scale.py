@@ -51,11 +51,10 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     started: list[Any] = [emulator]
     try:
         started.append(Worker(tmp, config, kafka_bootstrap, role="all"))
-        fronts = [
-            FrontDoor(tmp, path, kafka_bootstrap, tag=f"serve-{i}")
-            for i, path in enumerate([config, second])
-        ]
-        started.extend(fronts)
+        fronts = []
+        for i, path in enumerate([config, second]):
+            fronts.append(FrontDoor(tmp, path, kafka_bootstrap, tag=f"serve-{i}"))
+            started.append(fronts[-1])  # stopped even if the next one fails to start
         assert len({f.url for f in fronts}) == INSTANCES
         yield [f.url for f in fronts]
     finally:
