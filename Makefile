@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: install jars setup browser test test-unit demo chaos bench bench-analytics lint kafka-start kafka-stop clean
+.PHONY: install jars setup browser test test-unit demo chaos bench bench-analytics litellm bench-front lint kafka-start kafka-stop clean
 
 # The venv with the package (editable) and its dev dependencies.
 install: $(VENV)/.installed
@@ -50,6 +50,23 @@ bench: install jars
 # analytics process's RSS; ARGS="--rows N --e2e-events N --skip-e2e". About 10 minutes.
 bench-analytics: install jars
 	PYTHONPATH=. $(PY) benchmarks/analytics_store.py $(ARGS)
+
+# LiteLLM's proxy in a venv of its own, for bench-front's comparison. Pinned: the [proxy]
+# extra of newer releases (1.110.x) needs a litellm-proxy package that PyPI does not have.
+LITELLM_VENV    ?= .venv-litellm
+LITELLM_VERSION ?= 1.81.13
+litellm: $(LITELLM_VENV)/.installed-$(LITELLM_VERSION)
+
+$(LITELLM_VENV)/.installed-$(LITELLM_VERSION):
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LITELLM_VENV)/bin/python -m pip install --quiet 'litellm[proxy]==$(LITELLM_VERSION)'
+	touch $@
+
+# The HTTP path, routeyard serve + worker against LiteLLM's proxy (if `make litellm` ran)
+# at 500 concurrent clients; ARGS="--clients N --window S --warmup S". About 6 minutes.
+bench-front: install jars
+	PYTHONPATH=. $(PY) benchmarks/front_door.py $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
