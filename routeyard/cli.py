@@ -1,5 +1,5 @@
-"""The ``routeyard`` command: worker, serve, hash-key, emulate, report, budgets, health,
-check-config.
+"""The ``routeyard`` command: worker, serve, hash-key, emulate, report, score, budgets,
+health, check-config.
 
 The development commands (the dev broker, demo, chaos run) are ``python -m devtools``:
 they need a source checkout and are not part of the installed package.
@@ -209,6 +209,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from routeyard.score import BadLine, score_lines, scorer_for
+
+    scorer = scorer_for(_config(args.config))
+    name = "<stdin>" if args.input == "-" else args.input
+    bad = scored = 0
+    with ExitStack() as files:
+        try:
+            source = sys.stdin.buffer
+            if args.input != "-":
+                source = files.enter_context(open(args.input, "rb"))
+            sink = sys.stdout.buffer
+            if args.output != "-":
+                sink = files.enter_context(open(args.output, "wb"))
+        except OSError as exc:
+            raise UsageError(f"score: {exc}") from exc
+        for result in score_lines(source, scorer):
+            if isinstance(result, BadLine):
+                bad += 1
+                print(f"{name}:{result.line}: {result.reason}", file=sys.stderr)
+            else:
+                scored += 1
+                sink.write(result.encode() + b"\n")
+    if bad:
+        print(f"routeyard score: {bad} bad lines skipped, {scored} scored", file=sys.stderr)
+    return 2 if bad else 0
+
+
 def cmd_budgets(args: argparse.Namespace) -> int:
     from routeyard.budgets import budget_rows, budgets_json, format_budgets
     from schemas.base import utcnow
@@ -317,6 +347,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="router: tier mix and the estimated saving against each route's strongest model",
     )
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "score", help="the worker's complexity score, tier and task type for JSON-lines prompts"
+    )
+    p.add_argument("--config", required=True)
+    p.add_argument(
+        "--input", default="-", help='JSON lines {"id", "prompt" or "messages"}; - is stdin'
+    )
+    p.add_argument(
+        "--output", default="-", help="JSON lines {id, score, tier, task_type}; - is stdout"
+    )
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(
         "budgets", help="each tenant's budgets this period: spent, reserved, remaining"
