@@ -181,8 +181,9 @@ def _report_by(text: str) -> list[str]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from routeyard.report import ReportArgumentError, iso_z, render_report, report_window
+    from routeyard.report import ReportArgumentError, render_report, report_window
     from schemas.base import utcnow
+    from store.queries import iso_z
 
     try:
         since, until = report_window(args.since, args.until, utcnow())

@@ -11,15 +11,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from store.queries import (
+    DEFAULT_SPAN,
+    DIMENSIONS,
+    QueryError,
+    end_of_this_minute,
+    iso_z,
+    parse_instant,
+)
+
 Format = Literal["table", "csv", "json"]
 
-DIMENSIONS = ("model", "provider", "tenant", "route", "task_type", "tier", "hour", "day")
 METRICS = (
     "requests",
     "calls",
@@ -62,10 +69,6 @@ _TITLES = {
 _RATES = frozenset({"error_rate", "fallback_rate", "share"})
 _MONEY = frozenset({"cost_usd", "cost_if_strongest_usd", "saved_usd"})
 _TEXT = frozenset({*DIMENSIONS, "strongest_model"})
-DEFAULT_WINDOW = timedelta(hours=1)
-
-_AGE = re.compile(r"^(\d+)\s*(s|m|min|h|d|w)$")
-_AGE_UNITS = {"s": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "d": "days"}
 
 
 class ReportArgumentError(ValueError):
@@ -74,23 +77,14 @@ class ReportArgumentError(ValueError):
 
 def parse_time(text: str, now: datetime) -> datetime:
     """ISO 8601 (no offset means UTC), ``now``, or an age before ``now``: ``90m``, ``1h``,
-    ``7d``, ``2w``."""
-    value = text.strip()
-    if value.lower() == "now":
-        return now
-    age = _AGE.match(value.lower())
-    if age:
-        amount, unit = int(age.group(1)), age.group(2)
-        delta = timedelta(weeks=amount) if unit == "w" else timedelta(**{_AGE_UNITS[unit]: amount})
-        return now - delta
+    ``7d``, ``2w`` (the API's grammar, :func:`store.queries.parse_instant`)."""
     try:
-        when = datetime.fromisoformat(value)
-    except ValueError as exc:
+        return parse_instant("time", text, now, naive_is_utc=True)
+    except QueryError as exc:
         raise ReportArgumentError(
             f"not a time: {text!r}; give ISO 8601 (2025-01-31, 2025-01-31T09:30Z), now,"
             " or an age such as 90m, 1h, 7d, 2w"
         ) from exc
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def parse_by(text: str) -> list[str]:
@@ -114,18 +108,14 @@ def report_window(
     floors to whole minutes, so "now" keeps the minute in progress), ``since`` to an hour
     before ``until``."""
     if until is None:
-        until = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        until = end_of_this_minute(now)
     if since is None:
-        since = until - DEFAULT_WINDOW
+        since = until - DEFAULT_SPAN
     if until <= since:
         raise ReportArgumentError(
             f"--until ({iso_z(until)}) must be after --since ({iso_z(since)})"
         )
     return since, until
-
-
-def iso_z(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _decimal(value: Any) -> Decimal:

@@ -34,24 +34,44 @@ class QueryError(ValueError):
         self.param = param
 
 
-_RELATIVE = re.compile(r"^(\d+)([mhd])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+_AGE = re.compile(r"^(\d+)\s*(s|m|min|h|d|w)$")
+_AGE_UNITS = {"s": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "d": "days"}
+DEFAULT_SPAN = timedelta(hours=1)
 
 
-def parse_instant(param: str, text: str, now: datetime) -> datetime:
-    """An ISO 8601 instant with a UTC offset, or a span back from now: ``15m``, ``2h``, ``7d``."""
-    found = _RELATIVE.match(text.strip())
-    if found:
-        return now - timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+def parse_instant(param: str, text: str, now: datetime, *, naive_is_utc: bool = False) -> datetime:
+    """ISO 8601, ``now``, or an age back from now: ``30s``, ``90m``, ``2h``, ``7d``, ``2w``.
+
+    An ISO time without a UTC offset is an error unless ``naive_is_utc`` (the CLI's
+    reading, where a person types it; an API caller states the offset).
+    """
+    value = text.strip().lower()
+    if value == "now":
+        return now
+    age = _AGE.match(value)
+    if age:
+        amount, unit = int(age.group(1)), age.group(2)
+        if unit == "w":
+            return now - timedelta(weeks=amount)
+        return now - timedelta(**{_AGE_UNITS[unit]: amount})
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
         raise QueryError(
-            param, f"{text!r} is neither an ISO 8601 time nor a span like 15m, 2h, 7d"
+            param,
+            f"{text!r} is neither an ISO 8601 time nor now nor an age like 90m, 2h, 7d, 2w",
         ) from exc
-    if value.tzinfo is None:
-        raise QueryError(param, f"{text!r} has no UTC offset (add Z or +00:00)")
-    return value.astimezone(UTC)
+    if when.tzinfo is None:
+        if not naive_is_utc:
+            raise QueryError(param, f"{text!r} has no UTC offset (add Z or +00:00)")
+        return when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+def end_of_this_minute(now: datetime) -> datetime:
+    """A range's default end: ranges are floored to whole minutes, so ending at the next
+    minute keeps the minute in progress."""
+    return _floor_minute(now) + timedelta(minutes=1)
 
 
 def _floor_minute(value: datetime) -> datetime:
@@ -80,10 +100,10 @@ class TimeRange:
         return (f"{self.since:%Y-%m-%d %H:%M:%S}", f"{self.until:%Y-%m-%d %H:%M:%S}")
 
     def as_json(self) -> dict[str, str]:
-        return {"since": _iso(self.since), "until": _iso(self.until)}
+        return {"since": iso_z(self.since), "until": iso_z(self.until)}
 
 
-def _iso(value: datetime) -> str:
+def iso_z(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -10,13 +10,14 @@ server, or the embedded folder when no process holds it). Bad parameters raise
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from policy.savings import router_savings, tier_mix
 from schemas.base import utcnow
 from schemas.config import GatewayConfig
 from store.queries import (
+    DEFAULT_SPAN,
     DIMENSIONS,
     SOURCES,
     STEPS,
@@ -24,6 +25,7 @@ from store.queries import (
     Source,
     Step,
     TimeRange,
+    end_of_this_minute,
     parse_instant,
     summary,
     timeseries,
@@ -31,16 +33,13 @@ from store.queries import (
 from store.usage import UsageStore
 
 ENDPOINTS = ("/api/summary", "/api/timeseries", "/api/router", "/api/status")
-_DEFAULT_SPAN = timedelta(hours=1)
 
 
 def _window(params: Mapping[str, str], now: datetime) -> TimeRange:
-    until = parse_instant("until", params["until"], now) if params.get("until") else now
-    # A range ends at the start of its last minute: + 1 min takes in the minute under way.
-    if not params.get("until"):
-        until += timedelta(minutes=1)
+    given = params.get("until")
+    until = parse_instant("until", given, now) if given else end_of_this_minute(now)
     since = parse_instant("since", params["since"], now) if params.get("since") else None
-    return TimeRange.of(since if since is not None else until - _DEFAULT_SPAN, until)
+    return TimeRange.of(since if since is not None else until - DEFAULT_SPAN, until)
 
 
 def _choice(params: Mapping[str, str], name: str, known: tuple[str, ...], default: str) -> str:

@@ -15,12 +15,12 @@ from routeyard.cli import main
 from routeyard.report import (
     METRICS,
     ReportArgumentError,
-    iso_z,
     parse_by,
     parse_time,
     render_report,
     report_window,
 )
+from store.queries import iso_z
 
 NOW = datetime(2025, 3, 10, 12, 34, 56, 789000, tzinfo=UTC)
 
