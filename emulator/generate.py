@@ -141,3 +141,41 @@ def _echo(prompt: str, length: int) -> str:
 
 def _digest(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
+def fixed_reply(call: ChatCall, reply: Reply, answer: str) -> Reply:
+    """``reply`` with its text replaced by a profile's fixed ``answer``: plain-text replies
+    only (a tool call or a JSON-mode document keeps its shape), cut at ``max_tokens``."""
+    if reply.tool_call is not None or call.json_mode or call.json_schema is not None:
+        return reply
+    tokens = estimate_tokens(answer)
+    if call.max_tokens is not None and tokens > call.max_tokens:
+        kept = answer[: _chars_for(call.max_tokens)]
+        return Reply(kept, estimate_tokens(kept), "max_tokens", cached_tokens=reply.cached_tokens)
+    return Reply(answer, tokens, "end_turn", cached_tokens=reply.cached_tokens)
+
+
+# What a refusal fault answers: the shape real models give when they decline.
+REFUSAL_TEXT = "I'm sorry, but I can't help with that."
+
+
+def spoil_reply(reply: Reply, fault: str) -> Reply:
+    """``reply`` made bad by an answer fault (``empty``, ``invalid_json``, ``refusal``);
+    any other fault leaves it as it is. ``invalid_json`` is only drawn for JSON mode."""
+    if fault == "empty":
+        text = ""
+    elif fault == "refusal":
+        text = REFUSAL_TEXT
+    elif fault == "invalid_json":
+        text = _unclosed(reply.text)
+    else:
+        return reply
+    return Reply(text, estimate_tokens(text), "end_turn", cached_tokens=reply.cached_tokens)
+
+
+def _unclosed(document: str) -> str:
+    """A JSON document that no longer parses, as a model that stops one character short
+    writes it: the closing bracket or quote dropped (a bare scalar gets a trailing comma)."""
+    if document[-1:] in ("}", "]", '"'):
+        return document[:-1]
+    return document + ","

@@ -71,7 +71,9 @@ class LognormalLatency(_Model):
 
 Latency = Annotated[FixedLatency | UniformLatency | LognormalLatency, Field(discriminator="dist")]
 
-Fault = Literal["ok", "error", "hang", "malformed", "content_filter"]
+Fault = Literal[
+    "ok", "error", "hang", "malformed", "content_filter", "empty", "invalid_json", "refusal"
+]
 
 
 class FaultPick(_Model):
@@ -94,12 +96,26 @@ class FaultProfile(_Model):
         default=0.0, description="answers blocked by the safety filter"
     )
     context_window: int = Field(default=128_000, gt=0, description="prompt tokens allowed")
+    answer: str | None = Field(
+        default=None,
+        description="the fixed text of every plain-text reply (not tool calls or JSON mode);"
+        " None echoes the prompt. Lets tests make models agree or disagree",
+    )
+    # Answer faults: the call succeeds (HTTP 200, billed), the answer is bad.
+    empty_rate: Rate = Field(default=0.0, description="answers with no text and no tool call")
+    invalid_json_rate: Rate = Field(
+        default=0.0,
+        description="JSON-mode answers whose document is not closed (other calls: a normal"
+        " answer, counted ok)",
+    )
+    refusal_rate: Rate = Field(default=0.0, description="answers that only refuse")
 
     @model_validator(mode="after")
     def _rates_fit(self) -> Self:
         if self._total_rate() > 1.0 + 1e-9:
             raise ValueError(
-                "error_rates, hang_rate, malformed_rate and content_filter_rate sum above 1"
+                "error_rates, hang_rate, malformed_rate, content_filter_rate, empty_rate,"
+                " invalid_json_rate and refusal_rate sum above 1"
             )
         return self
 
@@ -109,6 +125,9 @@ class FaultProfile(_Model):
             + self.hang_rate
             + self.malformed_rate
             + self.content_filter_rate
+            + self.empty_rate
+            + self.invalid_json_rate
+            + self.refusal_rate
         )
 
     def pick_fault(self, rng: random.Random) -> FaultPick:
@@ -122,6 +141,10 @@ class FaultProfile(_Model):
             ("hang", self.hang_rate),
             ("malformed", self.malformed_rate),
             ("content_filter", self.content_filter_rate),
+            # After the older faults, so adding these leaves every older draw's fate alone.
+            ("empty", self.empty_rate),
+            ("invalid_json", self.invalid_json_rate),
+            ("refusal", self.refusal_rate),
         ):
             if draw < rate:
                 return FaultPick(fault=fault)
@@ -137,6 +160,12 @@ class EmulatorConfig(_Model):
     default: FaultProfile = FaultProfile()
     models: dict[str, FaultProfile] = Field(
         default_factory=dict, description="overrides keyed by upstream model name"
+    )
+    capture: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="keep the last N chat request bodies for GET /_emulator/received; 0: off",
     )
 
     def profile_for(self, model: str) -> FaultProfile:

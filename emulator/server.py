@@ -1,12 +1,9 @@
-"""The emulator's HTTP server: every wire format on one port, plus stats and health.
+"""The emulator's HTTP server: every wire format on one port, plus its controls and health.
 
-Routes: each wire's own (``emulator.registry``), ``GET /_emulator/stats`` and
-``DELETE /_emulator/stats`` (reset), ``POST /_emulator/outage`` (``{"seconds": S}``: for S
-seconds every chat call is read, counted and then dropped without an answer, a
-connection-level failure) and ``DELETE /_emulator/outage`` (end it now), ``POST /_emulator/fault``
-(``{"model": M, "status": S, "seconds": T}``: upstream model M answers HTTP S for T
-seconds), ``POST /_emulator/latency`` (``{"model": M, "ms": X, "seconds": T}``: for T seconds
-every call to upstream model M takes X ms, in place of its profile's latency), ``GET /healthz``.
+Routes: each wire's own (``emulator.registry``), the ``/_emulator/`` controls (stats,
+outage, fault, latency: emulator/controls.py), ``POST /_emulator/cut`` (emulator/streaming.py),
+``GET``/``DELETE /_emulator/received`` (the last chat bodies, when the config's ``capture``
+keeps them: emulator/capture.py), ``GET /healthz``.
 
 Every chat call is counted in the stats when it arrives, whatever happens next: hung,
 dropped by an outage, or abandoned by its client mid-upload.
@@ -17,21 +14,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import random
 import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import cast, get_args
 
 import orjson
 from aiohttp import web
 
 from emulator.base import ChatCall, Wire, WireError
-from emulator.generate import plan_reply
-from emulator.profile import EmulatorConfig, ErrorStatus, FaultPick, FaultProfile
+from emulator.capture import RECEIVED, Received, clear_received, received
+from emulator.controls import (
+    end_outage,
+    reset_stats,
+    show_stats,
+    start_fault,
+    start_latency,
+    start_outage,
+)
+from emulator.generate import fixed_reply, plan_reply, spoil_reply
+from emulator.profile import EmulatorConfig, FaultPick, FaultProfile
 from emulator.registry import WIRES
-from emulator.stats import UNKNOWN_MODEL, Stats
+from emulator.state import STATE, EmulatorState
+from emulator.stats import UNKNOWN_MODEL
 from emulator.streaming import CUTS, StreamCuts, start_cut, stream_reply
 
 # Hung handlers are released at shutdown, so the runner need not wait long for them.
@@ -42,80 +47,18 @@ _LISTEN_BACKLOG = 4096
 # Anthropic's documented request size limit; aiohttp's own default is only 1 MiB,
 # smaller than a prompt that fills a large context window.
 _MAX_BODY_BYTES = 32 * 1024 * 1024
-# Offsets the id stream from the fault stream so adding an id never shifts a fault.
-_ID_SEED_SALT = 0x5EED
-# Prompt caching as OpenAI reports it: from 1,024 tokens, in steps of 128, on a repeat.
-_CACHE_MIN_TOKENS = 1024
-_CACHE_STEP = 128
 # What a missing or malformed credential gets: most vendors answer 401, Google's and
 # AWS's authentication layers 403.
 _UNAUTHORIZED_STATUSES = frozenset({401, 403})
-# An outage longer than this is a typo, not a test.
-_MAX_OUTAGE_S = 3600.0
-# A forced latency above the longest provider timeout anyone configures is a typo.
-_MAX_FORCED_LATENCY_MS = 600_000.0
 # Stats outcomes of calls that got no HTTP answer.
 OUTAGE = "outage"
 CLIENT_GONE = "client_gone"
 
 
-class _State:
-    """Everything a handler needs; one per app."""
-
-    def __init__(self, config: EmulatorConfig) -> None:
-        self.config = config
-        self.stats = Stats()
-        self.faults = random.Random(config.seed)
-        self.ids = random.Random(config.seed ^ _ID_SEED_SALT)
-        self.closing = asyncio.Event()
-        self.seen_prompts: set[tuple[str, str]] = set()
-        self.outage_until = 0.0  # time.monotonic() at which the outage ends
-        # Upstream model -> (HTTP status every call gets, time.monotonic() it ends).
-        self.forced: dict[str, tuple[ErrorStatus, float]] = {}
-        # Upstream model -> (latency in seconds every call takes, time.monotonic() it ends).
-        self.slowed: dict[str, tuple[float, float]] = {}
-
-    def in_outage(self) -> bool:
-        return time.monotonic() < self.outage_until
-
-    def forced_status(self, model: str) -> ErrorStatus | None:
-        found = self.forced.get(model)
-        if found is None or time.monotonic() >= found[1]:
-            return None
-        return found[0]
-
-    def forced_latency_s(self, model: str) -> float | None:
-        found = self.slowed.get(model)
-        if found is None or time.monotonic() >= found[1]:
-            return None
-        return found[0]
-
-    def cached_tokens(self, call: ChatCall) -> int:
-        """Tokens a provider would serve from its prompt cache: a repeated long prompt."""
-        key = (call.model, call.prompt)
-        if key not in self.seen_prompts:
-            self.seen_prompts.add(key)
-            return 0
-        if call.prompt_tokens < _CACHE_MIN_TOKENS:
-            return 0
-        return call.prompt_tokens - call.prompt_tokens % _CACHE_STEP
-
-    def new_id(self, prefix: str, hex_chars: int = 24) -> str:
-        return f"{prefix}{self.ids.getrandbits(hex_chars * 4):0{hex_chars}x}"
-
-    async def hang(self, seconds: float) -> None:
-        """Sleep like a stuck upstream, but let go when the server shuts down."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.closing.wait(), seconds)
-
-
-_STATE = web.AppKey("emulator_state", _State)
-
-
 def create_app(config: EmulatorConfig) -> web.Application:
     app = web.Application(client_max_size=_MAX_BODY_BYTES)
-    state = _State(config)
-    app[_STATE] = state
+    state = EmulatorState(config)
+    app[STATE] = state
 
     async def release_hangs(_: web.Application) -> None:
         state.closing.set()
@@ -124,14 +67,17 @@ def create_app(config: EmulatorConfig) -> web.Application:
     for wire in WIRES:
         for route in wire.routes:
             app.router.add_post(route, _chat_handler(wire))
-    app.router.add_get("/_emulator/stats", _stats)
-    app.router.add_delete("/_emulator/stats", _reset_stats)
-    app.router.add_post("/_emulator/outage", _start_outage)
-    app.router.add_delete("/_emulator/outage", _end_outage)
-    app.router.add_post("/_emulator/fault", _start_fault)
-    app.router.add_post("/_emulator/latency", _start_latency)
+    app.router.add_get("/_emulator/stats", show_stats)
+    app.router.add_delete("/_emulator/stats", reset_stats)
+    app.router.add_post("/_emulator/outage", start_outage)
+    app.router.add_delete("/_emulator/outage", end_outage)
+    app.router.add_post("/_emulator/fault", start_fault)
+    app.router.add_post("/_emulator/latency", start_latency)
     app[CUTS] = StreamCuts()
     app.router.add_post("/_emulator/cut", start_cut)
+    app[RECEIVED] = Received(config.capture)
+    app.router.add_get("/_emulator/received", received)
+    app.router.add_delete("/_emulator/received", clear_received)
     app.router.add_get("/healthz", _healthz)
     return app
 
@@ -201,10 +147,11 @@ def _chat_handler(wire: Wire) -> Callable[[web.Request], Awaitable[web.StreamRes
 
 
 async def _handle_chat(request: web.Request, wire: Wire) -> web.StreamResponse:
-    state = request.app[_STATE]
+    state = request.app[STATE]
     request_id = state.new_id("req_")
     try:
-        body = _decode(await request.read())
+        raw = await request.read()
+        body = _decode(raw)
     except web.HTTPRequestEntityTooLarge:
         state.stats.record(wire.name, UNKNOWN_MODEL, "too_large")
         return _error(wire, wire.status_error(413), request_id)
@@ -213,6 +160,7 @@ async def _handle_chat(request: web.Request, wire: Wire) -> web.StreamResponse:
         # still made, and the caller's side may have counted it.
         state.stats.record(wire.name, UNKNOWN_MODEL, CLIENT_GONE)
         raise
+    request.app[RECEIVED].record(request.path, body, raw)
     model = request.match_info.get("model") or _model_of(body)
     if state.in_outage():
         state.stats.record(wire.name, model, OUTAGE)
@@ -240,13 +188,15 @@ async def _handle_chat(request: web.Request, wire: Wire) -> web.StreamResponse:
 
 async def _answer(
     request: web.Request,
-    state: _State,
+    state: EmulatorState,
     wire: Wire,
     call: ChatCall,
     profile: FaultProfile,
     request_id: str,
 ) -> web.StreamResponse:
     pick = profile.pick_fault(state.faults)
+    if pick.fault == "invalid_json" and not (call.json_mode or call.json_schema is not None):
+        pick = FaultPick(fault="ok")  # only a JSON-mode answer can be broken JSON
     forced = state.forced_status(call.model)
     if forced is not None:
         pick = FaultPick(fault="error", status=forced)
@@ -271,6 +221,9 @@ async def _answer(
     if pick.fault == "content_filter":
         return _json(wire.filtered_body(call, response_id, created), 200, wire, request_id)
     reply = dataclasses.replace(plan_reply(call), cached_tokens=state.cached_tokens(call))
+    if profile.answer is not None:
+        reply = fixed_reply(call, reply, profile.answer)
+    reply = spoil_reply(reply, pick.fault)
     if call.stream:
         cut_after = request.app[CUTS].after_frames(call.model)
         if pick.fault == "malformed":
@@ -319,85 +272,6 @@ def _json(
         content_type="application/json",
         headers={wire.request_id_header: request_id, **(headers or {})},
     )
-
-
-async def _stats(request: web.Request) -> web.Response:
-    return web.json_response(request.app[_STATE].stats.snapshot())
-
-
-async def _reset_stats(request: web.Request) -> web.Response:
-    request.app[_STATE].stats.reset()
-    return web.json_response({"reset": True})
-
-
-async def _start_outage(request: web.Request) -> web.Response:
-    try:
-        seconds = orjson.loads(await request.read())["seconds"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return web.json_response({"error": 'body must be {"seconds": <number>}'}, status=400)
-    if (problem := _number_error("seconds", seconds, _MAX_OUTAGE_S)) is not None:
-        return web.json_response({"error": problem}, status=400)
-    request.app[_STATE].outage_until = time.monotonic() + seconds
-    return web.json_response({"outage_s": seconds})
-
-
-async def _start_fault(request: web.Request) -> web.Response:
-    """``{"model": M, "status": S, "seconds": T}``: every call to upstream model M answers
-    HTTP S for T seconds (a provider failing for one deployment while others are fine)."""
-    try:
-        body = orjson.loads(await request.read())
-        model, status, seconds = body["model"], body["status"], body["seconds"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return web.json_response(
-            {"error": 'body must be {"model": <name>, "status": <int>, "seconds": <number>}'},
-            status=400,
-        )
-    statuses = get_args(ErrorStatus)
-    if not isinstance(model, str) or status not in statuses:
-        return web.json_response(
-            {"error": f"model must be a name, status one of {list(statuses)}"}, status=400
-        )
-    if (problem := _number_error("seconds", seconds, _MAX_OUTAGE_S)) is not None:
-        return web.json_response({"error": problem}, status=400)
-    request.app[_STATE].forced[model] = (cast(ErrorStatus, status), time.monotonic() + seconds)
-    return web.json_response({"model": model, "status": status, "seconds": seconds})
-
-
-async def _start_latency(request: web.Request) -> web.Response:
-    """``{"model": M, "ms": X, "seconds": T}``: every call to upstream model M takes X ms for
-    T seconds (one deployment slowing down while others keep their pace)."""
-    try:
-        body = orjson.loads(await request.read())
-        model, ms, seconds = body["model"], body["ms"], body["seconds"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return web.json_response(
-            {"error": 'body must be {"model": <name>, "ms": <number>, "seconds": <number>}'},
-            status=400,
-        )
-    if not isinstance(model, str) or not model:
-        return web.json_response({"error": "model must be a name"}, status=400)
-    for name, value, limit in (
-        ("ms", ms, _MAX_FORCED_LATENCY_MS),
-        ("seconds", seconds, _MAX_OUTAGE_S),
-    ):
-        if (problem := _number_error(name, value, limit)) is not None:
-            return web.json_response({"error": problem}, status=400)
-    request.app[_STATE].slowed[model] = (ms / 1000.0, time.monotonic() + seconds)
-    return web.json_response({"model": model, "ms": ms, "seconds": seconds})
-
-
-def _number_error(name: str, value: object, limit: float) -> str | None:
-    """Why ``value`` is not a number in (0, ``limit``], or None when it is one."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"{name} must be a number"
-    if not 0 < value <= limit:
-        return f"{name} must be above 0 and at most {limit:.0f}"
-    return None
-
-
-async def _end_outage(request: web.Request) -> web.Response:
-    request.app[_STATE].outage_until = 0.0
-    return web.json_response({"outage_s": 0})
 
 
 def _drop_connection(request: web.Request) -> web.Response:

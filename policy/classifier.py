@@ -1,17 +1,19 @@
-"""First heuristic complexity classifier.
+"""The heuristic complexity classifier (``router.scorer: heuristic``).
 
 Scores a request in [0, 1] from cheap text features: length, code, math, multi-step
-reasoning cues, conversation depth and the task type. The weights are a starting point
-to be replaced by a trained model; the feature names are stable because they are
-published on every dispatch event.
+reasoning cues, conversation depth and the task type, with hand-set weights. The learned
+scorer (policy/learned_score.py) feeds the same features to a trained model; the feature
+names are stable because they are published on every dispatch event.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from itertools import islice
 
 from schemas.events import Classification, LLMRequest, TaskType, Tier
+from schemas.router import TierThresholds
 
 _CODE = re.compile(
     r"```|\bdef \w+\(|\bclass \w+|\bfunction\b|\breturn\b|#include|\bimport \w+|=>|\bSELECT\b"
@@ -43,7 +45,8 @@ _TASK_WEIGHT: dict[TaskType, float] = {
 
 
 def _count(pattern: re.Pattern[str], text: str, cap: int) -> float:
-    return min(len(pattern.findall(text)), cap) / cap
+    # Stops at the cap: the same value as counting every match, without scanning the rest.
+    return sum(1 for _ in islice(pattern.finditer(text), cap)) / cap
 
 
 def infer_task_type(text: str, features: dict[str, float]) -> TaskType:
@@ -60,10 +63,13 @@ def infer_task_type(text: str, features: dict[str, float]) -> TaskType:
     return "chat"
 
 
-def tier_for(score: float) -> Tier:
-    if score < 0.35:
+HEURISTIC_THRESHOLDS = TierThresholds(moderate=0.35, complex=0.65)
+
+
+def tier_for(score: float, thresholds: TierThresholds = HEURISTIC_THRESHOLDS) -> Tier:
+    if score < thresholds.moderate:
         return "simple"
-    if score < 0.65:
+    if score < thresholds.complex:
         return "moderate"
     return "complex"
 
@@ -74,19 +80,47 @@ def tier_for(score: float) -> Tier:
 _SCAN_CHARS = 32_000
 
 
-def classify(request: LLMRequest) -> Classification:
-    full = "\n".join(m.text for m in request.messages)
-    chars = len(full)
-    text = full if chars <= 2 * _SCAN_CHARS else f"{full[:_SCAN_CHARS]}\n{full[-_SCAN_CHARS:]}"
+def head_tail(text: str, chars: int) -> str:
+    """``text`` itself when it has at most ``2 * chars`` characters, else its first and last
+    ``chars`` joined by a newline."""
+    return text if len(text) <= 2 * chars else f"{text[:chars]}\n{text[-chars:]}"
+
+
+def request_text(request: LLMRequest) -> str:
+    """Every message's text, one per line: what the scorers read."""
+    return "\n".join(m.text for m in request.messages)
+
+
+def text_features(
+    full: str, messages: int, scan_chars: int = _SCAN_CHARS
+) -> tuple[str, dict[str, float]]:
+    """The scanned text (head and tail of ``full``) and the cheap features.
+
+    ``length`` counts every character; the other counts read only the scanned text.
+    """
+    text = head_tail(full, scan_chars)
     features = {
         # log scale: 100 chars ~ 0.33, 10k chars ~ 0.67, 1M chars ~ 1.0
-        "length": min(math.log10(chars + 1) / 6.0, 1.0),
+        "length": min(math.log10(len(full) + 1) / 6.0, 1.0),
         "code": _count(_CODE, text, 4),
         "math": _count(_MATH, text, 3),
         "reasoning": _count(_REASONING, text, 4),
         "questions": min(text.count("?"), 4) / 4,
-        "turns": min(len(request.messages) - 1, 8) / 8,
+        "turns": min(messages - 1, 8) / 8,
     }
+    return text, features
+
+
+def read_features(
+    request: LLMRequest, scan_chars: int = _SCAN_CHARS
+) -> tuple[str, dict[str, float]]:
+    return text_features(request_text(request), len(request.messages), scan_chars)
+
+
+def classify(
+    request: LLMRequest, thresholds: TierThresholds = HEURISTIC_THRESHOLDS
+) -> Classification:
+    text, features = read_features(request)
     task_type = request.task_type or infer_task_type(text, features)
     score = (
         0.30 * features["length"]
@@ -98,4 +132,6 @@ def classify(request: LLMRequest) -> Classification:
         + _TASK_WEIGHT[task_type]
     )
     score = round(min(max(score, 0.0), 1.0), 4)
-    return Classification(score=score, tier=tier_for(score), task_type=task_type, features=features)
+    return Classification(
+        score=score, tier=tier_for(score, thresholds), task_type=task_type, features=features
+    )

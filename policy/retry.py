@@ -58,8 +58,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from adapters.errors import ACTION_BY_KIND, ProviderError
-from schemas.config import RetryPolicyConfig
 from schemas.events import AttemptRecord, DeadLetterReason, DispatchEvent, LLMRequest
+from schemas.routes import RetryPolicyConfig
 
 
 @dataclass(frozen=True)

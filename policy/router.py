@@ -7,22 +7,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from adapters.capabilities import Capabilities
+from policy.context_fit import Fitted, TooLong, decide
 from policy.strategy import NO_LATENCY, Rotation, misfits, order
-from schemas.config import GatewayConfig, RouteConfig, RouteMatch
+from schemas.config import GatewayConfig
+from schemas.context import DEFAULT_POLICY, ContextRecord
 from schemas.events import Classification, DeadLetterReason, LLMRequest
+from schemas.routes import RouteConfig, RouteMatch
 
 
 class RoutingError(Exception):
     """No usable route; ``reason`` is the dead-letter reason to publish.
 
-    ``route`` names the route when one matched but could not serve the request.
+    ``route`` names the route when one matched but could not serve the request;
+    ``context`` carries the figures of a ``context_too_long``.
     """
 
-    def __init__(self, reason: DeadLetterReason, detail: str, route: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: DeadLetterReason,
+        detail: str,
+        route: str | None = None,
+        context: ContextRecord | None = None,
+    ) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
         self.route = route
+        self.context = context
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,10 @@ class RoutePlan:
     candidates: list[str]
     strategy: str = "priority"
     arm: str | None = None
+    request: LLMRequest | None = None
+    """The request to send: as the context policy fitted it, else as it came (None: a plan
+    made without the policy, e.g. by :func:`choose_route`)."""
+    context: ContextRecord | None = None
 
 
 def matches(when: RouteMatch, request: LLMRequest, c: Classification) -> bool:
@@ -65,7 +80,9 @@ def plan_request(
     latency_ms: Mapping[str, float] = NO_LATENCY,
 ) -> RoutePlan:
     """The route, its models that can serve ``request`` ordered by the route's strategy,
-    and the arm; ``no_capable_model`` when none can.
+    and the arm; ``no_capable_model`` when none can. Then the route's context policy
+    (:func:`policy.context_fit.decide`) leaves out the models whose window cannot hold the
+    request and moves or fits it, or raises ``context_too_long``.
 
     ``rotation`` keeps the round-robin turns (None: always the first turn); ``latency_ms``
     is what ``fastest`` knows of each model, by name.
@@ -74,7 +91,7 @@ def plan_request(
         return _pinned(config, request, capabilities)
     route = _find_route(config, request, c)
     models = _plan(route).candidates
-    unfit = misfits(models, request, config, capabilities)
+    unfit = misfits(models, request, config, capabilities, context=False)
     candidates = [m for m in models if m not in unfit]
     if not candidates:
         why = "; ".join(f"{m}: {reason}" for m, reason in unfit.items())
@@ -87,7 +104,30 @@ def plan_request(
     if rotation is not None and route.strategy == "round_robin":
         counter = rotation.take(route.name)
     ordered, arm = order(route, candidates, request, config, counter=counter, latency_ms=latency_ms)
-    return RoutePlan(route=route.name, candidates=ordered, strategy=route.strategy, arm=arm)
+    fit = _context(request, ordered, route, config, route.name)
+    return RoutePlan(
+        route=route.name,
+        candidates=fit.candidates,
+        strategy=route.strategy,
+        arm=arm,
+        request=fit.request,
+        context=fit.record,
+    )
+
+
+def _context(
+    request: LLMRequest,
+    ordered: list[str],
+    route: RouteConfig | None,
+    config: GatewayConfig,
+    route_name: str,
+) -> Fitted:
+    policy = route.context if route is not None else DEFAULT_POLICY
+    fit = decide(request, ordered, policy, config)
+    if isinstance(fit, TooLong):
+        detail = f"request too long for route {route_name!r}: {fit.detail}"
+        raise RoutingError("context_too_long", detail, route=route_name, context=fit.record)
+    return fit
 
 
 PINNED_ROUTE_PREFIX = "model:"
@@ -105,12 +145,13 @@ def _pinned(
         raise RoutingError(
             "unknown_model", f"request asks for model {name!r}; known: {known}", route=route
         )
-    unfit = misfits([name], request, config, capabilities)
+    unfit = misfits([name], request, config, capabilities, context=False)
     if unfit:
         raise RoutingError(
             "no_capable_model", f"model {name!r} cannot serve this request: {unfit[name]}", route
         )
-    return RoutePlan(route=route, candidates=[name])
+    fit = _context(request, [name], None, config, route)
+    return RoutePlan(route=route, candidates=[name], request=fit.request, context=fit.record)
 
 
 def _find_route(config: GatewayConfig, request: LLMRequest, c: Classification) -> RouteConfig:

@@ -30,7 +30,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from policy.pricing import cost_usd
-from schemas.config import GatewayConfig, ModelConfig, RouteConfig
+from schemas.config import GatewayConfig, ModelConfig
+from schemas.routes import RouteConfig
 
 # Shares are ratios for people to read: four decimals (0.01%) is finer than any decision.
 _SHARE_DIGITS = 4

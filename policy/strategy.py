@@ -18,10 +18,12 @@ from typing import assert_never
 
 from adapters.capabilities import Capabilities, Feature, required_features
 from adapters.registry import capabilities_of
+from policy.context_fit import window_misfits
 from policy.estimate import input_tokens, output_tokens
 from policy.pricing import cost_usd
-from schemas.config import GatewayConfig, RouteConfig
+from schemas.config import GatewayConfig
 from schemas.events import LLMRequest
+from schemas.routes import RouteConfig
 
 NO_LATENCY: Mapping[str, float] = MappingProxyType({})
 """Latency figures before any are known: ``fastest`` then tries every model first."""
@@ -45,17 +47,20 @@ def misfits(
     request: LLMRequest,
     config: GatewayConfig,
     capabilities: Mapping[str, Capabilities],
+    *,
+    context: bool = True,
 ) -> dict[str, str]:
     """Why each model that cannot serve ``request`` cannot, by model name (in ``models``' order).
 
     A model fits when its wire format carries every feature the request needs and its
     context window holds the estimated input plus the output allowance (``max_tokens``, or
-    ``admission.default_max_tokens``). The input estimate is the budgets' one, meant high,
-    so a prompt near the window's edge goes to a larger model rather than to a failure.
+    ``admission.default_max_tokens``): the estimate for the model's tokenizer family with
+    its safety margin (:func:`policy.context_fit.window_misfits`, the figures the route's
+    context policy decides on). ``context=False`` leaves the window out, for a caller that
+    applies a route's context policy itself (:func:`policy.router.plan_request`).
     """
     needed = request_features(request)
-    tokens_in = input_tokens(request, config.admission)
-    tokens_out = output_tokens(request, config.admission)
+    windows = window_misfits(models, request, config) if context else {}
     reasons: dict[str, str] = {}
     for name in models:
         problems = []
@@ -67,11 +72,8 @@ def misfits(
         model = config.models.get(name)
         if model is None:
             problems.append("not a configured model")
-        elif model.context_window < tokens_in + tokens_out:
-            problems.append(
-                f"context_window {model.context_window} < {tokens_in + tokens_out} tokens"
-                f" (input ~{tokens_in} + output {tokens_out})"
-            )
+        elif name in windows:
+            problems.append(windows[name])
         if problems:
             reasons[name] = " and ".join(problems)
     return reasons

@@ -41,7 +41,16 @@ def _from_api(config: GatewayConfig, endpoint: str, params: Mapping[str, str]) -
     """The analytics process's answer; ConnectError when nothing listens there."""
     url = config.analytics.url + endpoint
     response = httpx.get(url, params=dict(params), timeout=_TIMEOUT_S)
-    body: dict[str, Any] = orjson.loads(response.content)
+    try:
+        decoded = orjson.loads(response.content)
+    except orjson.JSONDecodeError as exc:
+        # An analytics process older than this client answers unknown endpoints with a
+        # plain-text 404.
+        raise StoreUnavailable(
+            f"the analytics process at {url} answered {response.status_code} without JSON"
+            f" (is it older than this routeyard?): {response.text[:200]!r}"
+        ) from exc
+    body: dict[str, Any] = decoded if isinstance(decoded, dict) else {}
     if response.status_code == 400:
         error = body.get("error", {})
         raise QueryError(str(error.get("param") or "query"), str(error.get("message")))

@@ -1,5 +1,5 @@
-"""The ``routeyard`` command: worker, serve, hash-key, emulate, report, score, budgets,
-health, check-config.
+"""The ``routeyard`` command: worker, serve, hash-key, emulate, report, score, router,
+budgets, health, check-config.
 
 The development commands (the dev broker, demo, chaos run) are ``python -m devtools``:
 they need a source checkout and are not part of the installed package.
@@ -10,43 +10,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from schemas.config import GatewayConfig
-from schemas.config_loader import ConfigError, load_config
+from routeyard.cli_common import DEFAULT_BOOTSTRAP, UsageError, gateway_config, kafka_bootstrap
+from routeyard.report_command import add_report_parser
+from routeyard.router_cli import add_router_parser
+from routeyard.worker_command import cmd_worker
+from schemas.config_loader import ConfigError
 
-if TYPE_CHECKING:
-    import faust
-
-    from store.owner import StoreOwner
-    from streams.alerting import AlertMonitor
+# The subcommand modules (routeyard router ...) raise UsageError imported from here.
+__all__ = ["UsageError"]
 
 T = TypeVar("T")
-
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
-
-
-class UsageError(Exception):
-    """A problem with how routeyard was started; printed without a traceback."""
-
-
-def _config(path: str) -> GatewayConfig:
-    return load_config(path)
-
-
-def _bootstrap(args: argparse.Namespace) -> str:
-    return str(args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP") or DEFAULT_BOOTSTRAP)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from adapters.credentials import missing_credentials
 
-    config = _config(args.config)
+    config = gateway_config(args.config)
     missing = missing_credentials(config)
     for line in missing:
         print(f"{args.config}: {line}", file=sys.stderr)
@@ -59,77 +42,20 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    import faust
-    from aiokafka.errors import KafkaError
-
-    from adapters.credentials import missing_credentials
-    from streams.app import create_app
-    from streams.topics import TopicCreationFailed, ensure_topics
-
-    config = _config(args.config)
-    missing = missing_credentials(config)
-    if missing:
-        raise UsageError(f"{args.config}: cannot start:\n  " + "\n  ".join(missing))
-    bootstrap = _bootstrap(args)
-    try:
-        asyncio.run(asyncio.wait_for(ensure_topics(bootstrap, config.topics, config.limits), 30))
-    except (KafkaError, OSError, TimeoutError) as exc:
-        raise UsageError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
-    except TopicCreationFailed as exc:
-        raise UsageError(f"Kafka at {bootstrap}: {exc}") from exc
-    app = create_app(config, bootstrap, args.role, partial(serve_analytics, config=config))
-    # httpx logs every request at INFO: at hundreds of calls a second that is ~6% of
-    # the worker's CPU (measured with py-spy) and drowns the worker's own log.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    worker = faust.Worker(app, loglevel=args.log_level, quiet=True)
-    try:
-        worker.execute_from_commandline()  # ends in sys.exit once stopped
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else 1
-    else:
-        code = 0
-    # By now the agents have stopped, the store is closed and the producer flushed. Skip
-    # the interpreter's finalization: the embedded store's native threads can crash it
-    # (SIGSEGV after a clean stop, seen intermittently in CI), turning exit 0 into -11.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def serve_analytics(
-    app: faust.App, owner: StoreOwner, monitor: AlertMonitor, *, config: GatewayConfig
-) -> None:
-    """The query API and dashboard, as a task of the worker that owns the store."""
-    from routeyard.web.server import AnalyticsServer
-
-    server = AnalyticsServer(config, owner, monitor)
-
-    async def run_server() -> None:
-        await server.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.stop()
-
-    app.task(run_server)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiokafka.errors import KafkaError
 
     from routeyard.front.run import serve
     from streams.topics import TopicCreationFailed, ensure_topics
 
-    config = _config(args.config)
+    config = gateway_config(args.config)
     if args.listen:
         config = config.model_copy(
             update={"serve": config.serve.model_copy(update={"listen": args.listen})}
         )
     if not config.serve.api_keys:
         raise UsageError(f"{args.config}: serve.api_keys is empty: no caller could be let in")
-    bootstrap = _bootstrap(args)
+    bootstrap = kafka_bootstrap(args)
     try:
         asyncio.run(asyncio.wait_for(ensure_topics(bootstrap, config.topics, config.limits), 30))
         asyncio.run(serve(config, bootstrap))
@@ -161,61 +87,12 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_time(text: str) -> datetime:
-    from routeyard.report import ReportArgumentError, parse_time
-    from schemas.base import utcnow
-
-    try:
-        return parse_time(text, utcnow())
-    except ReportArgumentError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _report_by(text: str) -> list[str]:
-    from routeyard.report import ReportArgumentError, parse_by
-
-    try:
-        return parse_by(text)
-    except ReportArgumentError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from routeyard.report import ReportArgumentError, render_report, report_window
-    from schemas.base import utcnow
-    from store.queries import iso_z
-
-    try:
-        since, until = report_window(args.since, args.until, utcnow())
-    except ReportArgumentError as exc:
-        raise UsageError(str(exc)) from exc
-    from routeyard.analytics_client import AnalyticsUnreachable, fetch_json
-    from store.queries import QueryError
-
-    config = _config(args.config)
-    window = {"since": iso_z(since), "until": iso_z(until)}
-    params = {**window, "by": ",".join(args.by), "source": args.source}
-    summary = router = None
-    try:
-        if args.section in ("all", "summary"):
-            summary = fetch_json(config, "/api/summary", params)
-        if args.section in ("all", "router"):
-            router = fetch_json(config, "/api/router", window)
-    except QueryError as exc:
-        # The API's parameters are the command's flags, by the same names.
-        raise UsageError(f"--{exc}" if exc.param in params else str(exc)) from exc
-    except AnalyticsUnreachable as exc:
-        raise UsageError(str(exc)) from exc
-    print(render_report(summary, router, args.format))
-    return 0
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from routeyard.score import BadLine, score_lines, scorer_for
 
-    scorer = scorer_for(_config(args.config))
+    scorer = scorer_for(gateway_config(args.config))
     name = "<stdin>" if args.input == "-" else args.input
     bad = scored = 0
     with ExitStack() as files:
@@ -245,12 +122,12 @@ def cmd_budgets(args: argparse.Namespace) -> int:
     from schemas.base import utcnow
     from streams.tenant_state import read_snapshots
 
-    config = _config(args.config)
+    config = gateway_config(args.config)
     if not config.admission.enabled:
         off = "admission is off: the config sets neither admission.default nor admission.tenants"
         print("[]" if args.format == "json" else off)
         return 0
-    found = _read_topic(_bootstrap(args), config.topics.admission_state, read_snapshots)
+    found = _read_topic(kafka_bootstrap(args), config.topics.admission_state, read_snapshots)
     now = utcnow()
     rows = budget_rows(config, (s for part in found.values() for s in part.values()), now)
     print(budgets_json(rows) if args.format == "json" else format_budgets(rows, now))
@@ -274,8 +151,8 @@ def cmd_health(args: argparse.Namespace) -> int:
     from schemas.base import utcnow
     from streams.health import read_health
 
-    config = _config(args.config)
-    found = _read_topic(_bootstrap(args), config.topics.health, read_health)
+    config = gateway_config(args.config)
+    found = _read_topic(kafka_bootstrap(args), config.topics.health, read_health)
     now = utcnow()
     rows = health_rows(config, found.values(), now)
     print(health_json(rows) if args.format == "json" else format_health(rows, now))
@@ -318,36 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8400)
     p.set_defaults(func=cmd_emulate)
 
-    p = sub.add_parser(
-        "report", help="requests, errors, latency, tokens and cost by dimension; routing's saving"
-    )
-    p.add_argument("--config", required=True)
-    ages = "ISO 8601 (UTC unless an offset is given), now, or an age such as 90m, 1h, 7d"
-    p.add_argument("--since", type=_report_time, help=f"{ages}; default: an hour before --until")
-    p.add_argument(
-        "--until", type=_report_time, help=f"{ages}; default: now (the current minute included)"
-    )
-    p.add_argument(
-        "--by",
-        type=_report_by,
-        default="model",
-        help="comma list of model, provider, tenant, route, task_type, tier, hour, day"
-        " (default model)",
-    )
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    p.add_argument(
-        "--source",
-        choices=["rollup", "raw"],
-        default="rollup",
-        help="rollup: the per-minute aggregates (fast over long ranges); raw: the usage rows",
-    )
-    p.add_argument(
-        "--section",
-        choices=["all", "summary", "router"],
-        default="all",
-        help="router: tier mix and the estimated saving against each route's strongest model",
-    )
-    p.set_defaults(func=cmd_report)
+    add_report_parser(sub)
 
     p = sub.add_parser(
         "score", help="the worker's complexity score, tier and task type for JSON-lines prompts"
@@ -360,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default="-", help="JSON lines {id, score, tier, task_type}; - is stdout"
     )
     p.set_defaults(func=cmd_score)
+
+    add_router_parser(sub)
 
     p = sub.add_parser(
         "budgets", help="each tenant's budgets this period: spent, reserved, remaining"
@@ -402,4 +252,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under ``python -m`` this file is __main__, a second copy of routeyard.cli: run the
+    # imported module's main, the one the subcommand modules' own imports share.
+    from routeyard.cli import main as package_main
+
+    sys.exit(package_main())

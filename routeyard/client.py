@@ -23,7 +23,8 @@ from aiokafka import AIOKafkaProducer
 from routeyard.replies import Reply, ReplyBook
 from schemas.chunks import ChunkEvent
 from schemas.config import TopicsConfig
-from schemas.events import DeadLetter, LLMRequest, LLMResponse
+from schemas.events import DeadLetter, LLMRequest
+from schemas.responses import LLMResponse
 
 
 class RequestFailed(Exception):

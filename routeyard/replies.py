@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from schemas.chunks import ChunkEvent
 from schemas.config import TopicsConfig
-from schemas.events import DeadLetter, LLMResponse
+from schemas.events import DeadLetter
+from schemas.responses import LLMResponse
 from streams.topic_reader import partitions_of
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from policy.classifier import classify
+from policy.scoring import build_classifier
 from schemas.config import GatewayConfig
 from schemas.events import Classification, LLMRequest
 
@@ -39,13 +40,11 @@ class BadLine:
 
 
 def scorer_for(config: GatewayConfig) -> Scorer:
-    """The classifier triage applies to requests under ``config``.
-
-    Triage calls :func:`policy.classifier.classify` whatever the config says; this is the
-    one place to follow it if the scorer becomes configurable.
-    """
-    del config
-    return classify
+    """The classifier triage applies to requests under ``config`` (its ``router``: the
+    learned score or the heuristic, and the tier thresholds). Raises
+    :class:`policy.scoring.ScorerLoadError` (a ConfigError) naming ``router.model_dir``
+    when the learned model cannot be loaded."""
+    return build_classifier(config.router)
 
 
 def _reject_constant(name: str) -> Any:

@@ -14,9 +14,9 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from schemas.base import SCHEMA_VERSION, Event, utcnow
+from schemas.base import SCHEMA_VERSION, Event, RequestId, utcnow
 from schemas.budgets import BudgetMode, Period
-from schemas.events import DispatchEvent, RequestId
+from schemas.events import DispatchEvent
 
 
 class AdmitEvent(Event):

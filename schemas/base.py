@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar, Final, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION: Final = 1
+
+RequestId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
 
 
 def utcnow() -> datetime:

@@ -13,8 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.base import SCHEMA_VERSION, Event, utcnow
-from schemas.events import RequestId
+from schemas.base import SCHEMA_VERSION, Event, RequestId, utcnow
 
 
 class ToolCallChunk(BaseModel):

@@ -3,7 +3,7 @@
 ``llm.requests``  -> :class:`LLMRequest` (published by upstream services)
 ``llm.dispatch``  -> :class:`DispatchEvent` (a route plan plus the attempt to make)
 ``llm.retry``     -> :class:`RetryEvent` (the next attempt and when it is due)
-``llm.responses`` -> :class:`LLMResponse`
+``llm.responses`` -> :class:`schemas.responses.LLMResponse` (re-exported here)
 ``llm.dlq``       -> :class:`DeadLetter`
 ``llm.usage``     -> :class:`UsageEvent` (one per provider attempt or rejection)
 ``llm.chunks``    -> :class:`schemas.chunks.ChunkEvent` (a streamed request's deltas)
@@ -20,23 +20,42 @@ from typing import Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from schemas.base import SCHEMA_VERSION, Event, utcnow
+from schemas.base import SCHEMA_VERSION, Event, RequestId, utcnow
 from schemas.chat import (
     ChatMessage,
     FinishReason,
     GenerationParams,
     ResponseFormat,
-    ToolCall,
     ToolChoice,
     ToolSpec,
 )
+from schemas.consensus import CallPurpose
+from schemas.context import ContextRecord
+from schemas.responses import (
+    EscalationStep,
+    LLMResponse,
+    QualityCheck,
+    QualityVerdict,
+    StreamedCall,
+    TokenUsage,
+)
 
-__all__ = ["ChatMessage", "FinishReason", "GenerationParams"]
+# Imported names other modules take from here: the chat vocabulary and the response side
+# (schemas/responses.py), kept importable from schemas.events for existing callers.
+__all__ = [
+    "ChatMessage",
+    "EscalationStep",
+    "FinishReason",
+    "GenerationParams",
+    "LLMResponse",
+    "QualityCheck",
+    "QualityVerdict",
+    "StreamedCall",
+    "TokenUsage",
+]
 
 TaskType = Literal["chat", "code", "math", "reasoning", "summarize", "extract", "creative"]
 Tier = Literal["simple", "moderate", "complex"]
-
-RequestId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
 
 # Upper bound of a request's retry budget in time, for routes and callers alike: retries are
 # held in memory by the retry stage, so an unbounded deadline would pile them up there.
@@ -159,6 +178,12 @@ class DispatchEvent(Event):
     arm: str | None = Field(
         default=None, description="the strategy's first choice; None under priority"
     )
+    escalations: list[EscalationStep] = Field(
+        default_factory=list, description="answers rejected by quality checks, oldest first"
+    )
+    context: ContextRecord | None = Field(
+        default=None, description="the context policy moved or fitted the request (triage)"
+    )
 
     @property
     def model(self) -> str:
@@ -186,49 +211,6 @@ class RetryEvent(Event):
     )
 
 
-class TokenUsage(_Part):
-    input_tokens: int = Field(ge=0, description="all prompt tokens, cached ones included")
-    output_tokens: int = Field(ge=0)
-    cached_input_tokens: int = Field(default=0, ge=0)
-
-
-class StreamedCall(_Part):
-    """The call whose chunks (on ``llm.chunks``) spell out a streamed response."""
-
-    call_id: str
-    chunks: int = Field(ge=0, description="how many: seq 0 to chunks - 1")
-    ttft_ms: float = Field(ge=0, description="from the call's start to its first delta")
-
-
-class LLMResponse(Event):
-    schema_version: Literal[1] = SCHEMA_VERSION
-    request_id: str = RequestId
-    tenant: str
-    route: str
-    model: str
-    provider: str
-    upstream_model: str
-    content: str
-    tool_calls: list[ToolCall] = Field(default_factory=list)
-    citations: list[str] = Field(default_factory=list)
-    finish_reason: FinishReason
-    usage: TokenUsage
-    cost_usd: Decimal
-    attempts: int = Field(ge=1)
-    latency_ms: float = Field(ge=0, description="from first sight at triage to the answer")
-    provider_request_id: str | None = None
-    downgraded: bool = Field(default=False, description="a soft budget sent it to a cheaper model")
-    downgrade_reason: str | None = None
-    strategy: str = Field(default="priority", description="the route's strategy at triage")
-    arm: str | None = Field(
-        default=None, description="the strategy's first choice; None under priority"
-    )
-    streamed: StreamedCall | None = Field(
-        default=None, description="a streamed answer: which call's chunks make it up"
-    )
-    created_at: datetime = Field(default_factory=utcnow)
-
-
 DeadLetterReason = Literal[
     "invalid_json",
     "schema_invalid",
@@ -245,6 +227,9 @@ DeadLetterReason = Literal[
     "no_capable_model",
     "stream_interrupted",
     "internal_error",
+    "quality_failed",
+    "context_too_long",
+    "pii_blocked",
 ]
 
 
@@ -287,10 +272,18 @@ class DeadLetter(Event):
         default_factory=list, description="every failed provider attempt, oldest first"
     )
     payload: str | None = Field(default=None, description="the raw input when it was not valid")
+    payload_masked: bool = Field(
+        default=False,
+        description="payload and detail had the values of every configured PII policy's kinds"
+        " masked (streams/dead_letters.py)",
+    )
     source: EventSource | None = Field(
         default=None, description="where the input event sat, for internal errors"
     )
     limit: LimitInfo | None = Field(default=None, description="for budget and rate limits")
+    context: ContextRecord | None = Field(
+        default=None, description="context_too_long: the figures (estimate, window, max_tokens)"
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -337,6 +330,24 @@ class UsageEvent(Event):
     strategy: str = Field(default="", description="the route's strategy (empty: rejections)")
     arm: str = Field(default="", description="the strategy's first choice, if it names one")
     started_at: datetime = Field(default_factory=utcnow)
+    escalated: bool = Field(default=False, description="a call made after a rejected answer")
+    escalation_reason: str = Field(
+        default="", description="the checks that rejected the earlier answers, comma-separated"
+    )
+    quality_failure: str = Field(
+        default="", description="the check this call's answer failed (success rows only)"
+    )
+    purpose: CallPurpose = Field(
+        default="",
+        description="consensus: a voter of a fan-out; consensus_lead: the voter that counts"
+        " as the request in analytics (one per fan-out); judge: the call that picked",
+    )
+    pii_counts: dict[str, int] = Field(
+        default_factory=dict, description="PII values redacted (or blocked) by kind; no values"
+    )
+    context_action: str = Field(
+        default="", description="moved, fitted or rejected by the context policy; '' nothing"
+    )
 
     @classmethod
     def rejection(

@@ -3,8 +3,9 @@
 Both sources answer over whole minutes (:class:`TimeRange` floors its ends), so the
 rollup ``usage_minute`` and the raw ``usage`` rows give the same counts and sums; tests
 compare them. Definitions (docs/design/analytics.md): ``calls`` are completed provider
-calls (success + error), ``requests`` are first calls plus rejections, latency quantiles
-are over successes, ``interrupted`` calls (started, never completed) come from raw rows.
+calls (success + error), ``requests`` are first calls (one per request, a consensus
+fan-out's lead voter alone) plus rejections, latency quantiles are over successes,
+``interrupted`` calls (started, never completed) come from raw rows.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, get_args
 
+from store.migrations.m0013_request_lead import FIRST_CALL
 from store.usage import UsageStore
 
 Dimension = Literal["model", "provider", "tenant", "route", "task_type", "tier", "hour", "day"]
@@ -153,9 +155,9 @@ _DIMENSION_SQL = {
 _STEP_SQL = {"minute": "minute", "hour": "toStartOfHour(minute)", "day": "toStartOfDay(minute)"}
 
 # Raw rows once per (call, outcome): stores from before the sink's insert check may hold
-# a replayed row twice (store/usage.py).
+# a replayed row twice (store/usage.py). first_call is the rollup view's own rule.
 _RAW_ROWS = """(
-    SELECT *, toStartOfMinute(started_at) AS minute, attempt = 1 AS first_call
+    SELECT *, toStartOfMinute(started_at) AS minute, {first_call} AS first_call
     FROM {db}.usage
     WHERE started_at >= '{since}' AND started_at < '{until}'
     ORDER BY inserted_at
@@ -190,7 +192,7 @@ def _source_sql(db: str, window: TimeRange, source: Source) -> tuple[str, int]:
             f"{db}.usage_minute WHERE minute >= '{since}' AND minute < '{until}'",
             0,
         )
-    return _RAW_ROWS.format(db=db, since=since, until=until), 1
+    return _RAW_ROWS.format(db=db, since=since, until=until, first_call=FIRST_CALL), 1
 
 
 def _dimension(dim: str) -> str:
@@ -303,3 +305,39 @@ def timeseries(
 def _bucket_iso(text: str) -> str:
     """ClickHouse's 'YYYY-MM-DD hh:mm:ss' (UTC columns) as ISO 8601 with Z."""
     return text.replace(" ", "T") + ("Z" if " " in text else "T00:00:00Z")
+
+
+MAX_SCORE_SAMPLE = 1_000_000
+
+# One row per request: its first call's score (a started row and its completion, or a
+# replayed call, carry the same classification), the most recent requests first.
+_SCORES = """
+SELECT complexity AS score, tier, route, count() AS requests
+FROM (
+    SELECT request_id, complexity, tier, route FROM {db}.usage
+    WHERE attempt = 1 AND started_at >= '{since}' AND started_at < '{until}'
+    ORDER BY started_at DESC
+    LIMIT 1 BY request_id
+    LIMIT {limit}
+)
+GROUP BY score, tier, route
+ORDER BY score, tier, route
+"""
+
+
+def score_sample(store: UsageStore, window: TimeRange, limit: int) -> list[dict[str, Any]]:
+    """The complexity scores of the ``limit`` most recent requests that reached a provider,
+    as ``{score, tier, route, requests}`` per distinct combination (for calibration)."""
+    if not 1 <= limit <= MAX_SCORE_SAMPLE:
+        raise QueryError("limit", f"{limit} is not between 1 and {MAX_SCORE_SAMPLE}")
+    since, until = window.sql()
+    sql = _SCORES.format(db=store.database, since=since, until=until, limit=limit)
+    return [
+        {
+            "score": float(r["score"]),
+            "tier": str(r["tier"]),
+            "route": str(r["route"]),
+            "requests": int(r["requests"]),
+        }
+        for r in store.query(sql)
+    ]

@@ -29,7 +29,7 @@ from store import UsageStore, open_backend
 from store.owner import StoreOwner
 from streams.admission import AdmissionStage, is_admit
 from streams.alerting import AlertMonitor
-from streams.dead_letters import internal_error
+from streams.dead_letters import internal_error, letter_mask
 from streams.dispatch import Dispatcher
 from streams.health import HealthBoard
 from streams.model_client import ModelClient
@@ -117,7 +117,8 @@ def create_app(
         for name in topic_names(config.topics)
     }
     names = config.topics
-    publisher = Publisher(topics)
+    # Dead letters carrying raw events are masked when any PII policy is configured.
+    publisher = Publisher(topics, letter_mask(config))
     windows: list[Window] = []
 
     # The admission topic and the tenant states that follow its partitions.

@@ -27,6 +27,7 @@ from uuid import uuid4
 from pydantic import ValidationError
 
 from adapters.errors import ProviderError
+from policy.escalation import Escalate
 from policy.retry import GiveUp, decide, expired
 from schemas.admission import SpendEvent
 from schemas.base import utcnow
@@ -38,16 +39,25 @@ from schemas.events import (
     LLMResponse,
     RetryEvent,
     StreamedCall,
-    TokenUsage,
     UsageEvent,
 )
+from streams.answer import response_for
 from streams.candidate_gate import CandidateGate, Hold
+from streams.consensus import Consensus, FanOutFailed
 from streams.dead_letters import schema_invalid
+from streams.escalation import (
+    Escalation,
+    escalation_reason,
+    quality_letter,
+    stamp_response,
+    stamp_usage,
+)
 from streams.health import HealthBoard
 from streams.model_client import ModelClient
 from streams.outcome_ledger import OutcomeLedger
 from streams.provider_limiter import ProviderLimiter
 from streams.publisher import Publisher
+from streams.redaction import Redactor
 from streams.stream_call import ChunkPublisher, streamed_call
 
 log = logging.getLogger(__name__)
@@ -96,6 +106,10 @@ class Dispatcher:
         self.topics = config.topics
         self.started = StartedAttempts(config.dedup_window)
         self.gate = CandidateGate(config, health, limiter)
+        # Every provider call goes through it: sent PII-redacted (streams/redaction.py).
+        self.redactor = Redactor(config, models)
+        self.consensus = Consensus(config, self.redactor, publisher, ledger, self.gate, self._usage)
+        self.escalation = Escalation(config, publisher, ledger)
         self._rng = rng or random.Random()
         self.dropped_answered = 0
         self.dropped_forks = 0
@@ -125,6 +139,10 @@ class Dispatcher:
             strategy=ev.strategy,
             arm=ev.arm or "",
             started_at=utcnow() - timedelta(milliseconds=latency_ms),
+            escalated=bool(ev.escalations),
+            escalation_reason=escalation_reason(ev),
+            pii_counts=self.redactor.counts(),
+            context_action=ev.context.action if ev.context is not None else "",
         )
 
     async def handle(self, raw: bytes) -> None:
@@ -160,6 +178,9 @@ class Dispatcher:
             log.info("attempt %d of %s already started here: dropped", ev.attempt, ev.request_id)
             return
         try:
+            if self.consensus.plan(ev) is not None:
+                await self._fan_out(ev)
+                return
             gate = await self.gate.choose(ev)
             if isinstance(gate, Hold):
                 # Not started after all: the held copy comes back with this attempt number.
@@ -229,6 +250,7 @@ class Dispatcher:
 
     async def _attempt(self, ev: DispatchEvent, deployment: str) -> None:
         call_id = uuid4().hex
+        scope = self.redactor.enter(ev)  # this attempt's calls, sent redacted
         # Awaited before the call: a call is never made without a trace of it.
         started = self._usage(ev, call_id, 0.0).model_copy(update={"outcome": "started"})
         await self.publisher.send(self.topics.usage, started, ev.request_id)
@@ -239,9 +261,9 @@ class Dispatcher:
             chunks = ChunkPublisher(self.publisher, self.topics.chunks, ev, call_id)
         try:
             if chunks is not None:
-                call = await streamed_call(self.models, ev, chunks)
+                call = await streamed_call(scope, ev, chunks)
             else:
-                call = await self.models.complete(ev.model, ev.request)
+                call = await scope.complete(ev.model, ev.request)
         except ProviderError as error:
             latency_ms = (time.perf_counter() - t0) * 1000
             # Only failures a retry could fix say the deployment is unwell; a refusal of
@@ -277,37 +299,42 @@ class Dispatcher:
                 "ttft_ms": chunks.ttft_ms if chunks is not None else 0.0,
             }
         )
-        model = self.config.models[ev.model]
-        mark = ev.admission
-        response = LLMResponse(
-            request_id=ev.request_id,
-            tenant=ev.request.tenant,
-            route=ev.route,
-            model=ev.model,
-            provider=model.provider,
-            upstream_model=r.upstream_model,
-            content=r.content,
-            tool_calls=r.tool_calls,
-            citations=r.citations,
-            finish_reason=r.finish_reason,
-            usage=TokenUsage(
-                input_tokens=r.input_tokens,
-                output_tokens=r.output_tokens,
-                cached_input_tokens=r.cached_input_tokens,
-            ),
-            cost_usd=call.cost_usd,
-            attempts=ev.attempt,
-            latency_ms=round((utcnow() - ev.first_seen_at).total_seconds() * 1000, 3),
-            provider_request_id=r.provider_request_id,
-            downgraded=mark is not None and mark.downgraded,
-            downgrade_reason=mark.downgrade_reason if mark is not None else None,
-            strategy=ev.strategy,
-            arm=ev.arm,
-            streamed=None
-            if chunks is None
-            else StreamedCall(call_id=call_id, chunks=chunks.published, ttft_ms=chunks.ttft_ms),
+        # Quality checks of a route with escalation (streams/escalation.py).
+        verdict = self.escalation.review(ev, r, call.cost_usd, call_id, streamed=chunks is not None)
+        usage = stamp_usage(usage, verdict)
+        if isinstance(verdict, Escalate):
+            await self.escalation.escalate(ev, verdict, usage)
+            return
+        if (letter := quality_letter(ev, verdict)) is not None:
+            await self._settle(ev, (self.topics.dlq, letter), usage)
+            return
+        streamed = None
+        if chunks is not None:
+            published = chunks.published
+            streamed = StreamedCall(call_id=call_id, chunks=published, ttft_ms=chunks.ttft_ms)
+        skipped = self.consensus.skipped(ev)  # a streamed request on a route with consensus
+        response = response_for(
+            self.config, ev, ev.model, call, streamed=streamed, consensus=skipped
         )
+        response = scope.respond(stamp_response(response, ev, verdict))
         await self._settle(ev, (self.topics.responses, response), usage)
+
+    async def _fan_out(self, ev: DispatchEvent) -> None:
+        """A route with consensus: N calls, one answer (streams/consensus.py)."""
+        started_at = utcnow()
+        scope = self.redactor.enter(ev)  # every voter's and the judge's calls
+        done = await self.consensus.run(ev)
+        if isinstance(done, Hold):
+            self.started.forget(ev.request_id)
+            await self._hold(done)
+        elif isinstance(done, FanOutFailed):
+            await self._after_failure(ev, done.error, done.usage, started_at)
+        elif done is not None:  # each call's usage row is out already
+            outcome, cost = done.outcome, done.cost_usd
+            response = response_for(
+                self.config, ev, done.model, done.call, consensus=outcome, cost_usd=cost
+            )
+            await self._settle(ev, (self.topics.responses, scope.respond(response)))
 
     def _dead_letter(
         self, ev: DispatchEvent, decision: GiveUp, error: ProviderError | None

@@ -16,8 +16,9 @@ from adapters.base import StreamDelta, TextDelta
 from adapters.errors import StreamInterrupted
 from schemas.chunks import ChunkEvent, ToolCallChunk
 from schemas.events import DispatchEvent
-from streams.model_client import ModelCall, ModelClient
+from streams.model_client import ModelCall
 from streams.publisher import Publisher
+from streams.redaction import CallScope
 
 
 class ChunkPublisher:
@@ -59,10 +60,9 @@ class ChunkPublisher:
         await asyncio.gather(*pending)
 
 
-async def streamed_call(
-    models: ModelClient, ev: DispatchEvent, chunks: ChunkPublisher
-) -> ModelCall:
-    """The call made in streaming mode; returns once its last chunk is on the broker."""
+async def streamed_call(models: CallScope, ev: DispatchEvent, chunks: ChunkPublisher) -> ModelCall:
+    """The call made in streaming mode (through the attempt's redaction scope); returns
+    once its last chunk is on the broker."""
     async for part in models.stream(ev.model, ev.request):
         if isinstance(part, ModelCall):
             await chunks.flush()

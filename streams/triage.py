@@ -17,17 +17,20 @@ import orjson
 from pydantic import ValidationError
 
 from adapters.capabilities import Capabilities
-from policy.classifier import classify
+from policy.context_fit import preload_for
 from policy.retry import deadline_for
 from policy.router import RoutingError, plan_request
+from policy.scoring import Classifier, build_classifier
 from policy.strategy import NO_LATENCY, Rotation, model_capabilities
 from schemas.admission import AdmitEvent
 from schemas.base import utcnow
-from schemas.config import GatewayConfig, RetryPolicyConfig
+from schemas.config import GatewayConfig
 from schemas.events import DeadLetter, DeadLetterReason, DispatchEvent, LLMRequest, UsageEvent
+from schemas.routes import RetryPolicyConfig
 from streams.dead_letters import describe, identity, unreadable
 from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
+from streams.redaction import pii_refusal
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +91,12 @@ def triage(
     capabilities: Mapping[str, Capabilities] | None = None,
     rotation: Rotation | None = None,
     latency_ms: Mapping[str, float] = NO_LATENCY,
+    classifier: Classifier | None = None,
 ) -> TriageOutcome:
     """What to do with one raw request. ``capabilities`` are the models' (by name; worked
     out from the config when None), ``rotation`` the round-robin turns and ``latency_ms``
-    what ``fastest`` knows: see :func:`policy.router.plan_request`."""
+    what ``fastest`` knows: see :func:`policy.router.plan_request`. ``classifier`` is the
+    config's (``router``; built, once per process, when None)."""
     # Before any parsing: the request topic takes events up to twice the limit so that
     # these get an answer instead of a refusal at publish. Reading their identity parses
     # the JSON once (a few ms for the largest), the cost of any request under the limit.
@@ -114,6 +119,7 @@ def triage(
     if recent.seen_before(request.request_id):
         return Duplicate(request.request_id)
 
+    classify = classifier or build_classifier(config.router)
     classification = classify(request)
     try:
         if capabilities is None:
@@ -133,19 +139,25 @@ def triage(
             stage="triage",
             reason=exc.reason,
             detail=exc.detail,
+            context=exc.context,
         )
         route_name = exc.route or request.route or ""
         usage = UsageEvent.rejection(
             request.request_id, request.tenant, route_name, exc.reason, classification
         )
+        if exc.context is not None:
+            usage = usage.model_copy(update={"context_action": exc.context.action})
         return Rejected(letter, usage)
 
+    # A PII policy that blocks: refused here, before admission or any provider.
+    if (refused := pii_refusal(config, plan.route, request, classification)) is not None:
+        return Rejected(*refused)
     route = config.route(plan.route)
     policy = route.retry if route is not None else RetryPolicyConfig()
     first_seen_at = utcnow()
     dispatch = DispatchEvent(
         request_id=request.request_id,
-        request=request,
+        request=plan.request or request,
         classification=classification,
         route=plan.route,
         candidates=plan.candidates,
@@ -153,6 +165,7 @@ def triage(
         deadline_at=deadline_for(request, policy, first_seen_at),
         strategy=plan.strategy,
         arm=plan.arm,
+        context=plan.context,
     )
     return Routed(dispatch)
 
@@ -177,6 +190,10 @@ class TriageStage:
         self.ledger = ledger
         self.recent = RecentIds(config.dedup_window)
         self.capabilities = model_capabilities(config)
+        # The tokenizers' encodings take about a second to build: now, not on a request.
+        preload_for(config)
+        # Loads the learned scorer's model now, so a bad router.model_dir fails here.
+        self.classifier = build_classifier(config.router)
         self.rotation = Rotation()
         self.latency_ms = latency_ms
         """This worker's latency figures by model name, read once per request (fastest)."""
@@ -192,6 +209,7 @@ class TriageStage:
             capabilities=self.capabilities,
             rotation=self.rotation,
             latency_ms=self.latency_ms(),
+            classifier=self.classifier,
         )
         if isinstance(outcome, Routed):
             rid = outcome.dispatch.request_id

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -177,23 +178,30 @@ class Window:
                     return
                 except Exception as exc:
                     if attempt < self._tries:
+                        # Type and stack only: an exception's message can quote the
+                        # event (pydantic quotes input values), and the log is not
+                        # masked; the dead letter carries the message (masked under a
+                        # PII policy).
                         log.warning(
-                            "handler failed on %s:%d@%d (try %d of %d), retrying: %r",
+                            "handler failed on %s:%d@%d (try %d of %d), retrying: %s",
                             source.topic,
                             source.partition,
                             source.offset,
                             attempt,
                             self._tries,
-                            exc,
+                            type(exc).__name__,
                         )
                         await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1))
                         continue
-                    log.exception(
-                        "handler failed %d times on %s:%d@%d; dead-lettering the event",
+                    log.error(
+                        "handler failed %d times on %s:%d@%d; dead-lettering the event:"
+                        " %s, raised at\n%s",
                         attempt,
                         source.topic,
                         source.partition,
                         source.offset,
+                        type(exc).__name__,
+                        "".join(traceback.format_tb(exc.__traceback__)),
                     )
                     self.poisoned += 1
                     # Not guarded: if even the dead letter cannot be written, the worker

@@ -163,6 +163,24 @@ _TABLE: dict[tuple[DeadLetterReason, str | None], _Row] = {
     ("internal_error", None): _Row(
         500, SERVER_ERROR, "internal_error", "routeyard failed internally", show_detail=False
     ),
+    ("quality_failed", None): _Row(
+        502, SERVER_ERROR, "quality_failed", "no answer passed the route's quality checks"
+    ),
+    ("pii_blocked", None): _Row(
+        400,
+        INVALID_REQUEST,
+        "pii_blocked",
+        "the messages hold personal data or secrets that the PII policy blocks",
+        param="messages",
+    ),
+    # OpenAI's own code for a prompt over the window, so callers handle both alike.
+    ("context_too_long", None): _Row(
+        400,
+        INVALID_REQUEST,
+        "context_length_exceeded",
+        "the messages are too long for the route's context policy",
+        param="messages",
+    ),
 }
 
 

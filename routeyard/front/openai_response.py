@@ -23,7 +23,7 @@ from routeyard.front.openai_request import AUTO_MODEL
 from schemas.chat import FinishReason, ToolCall
 from schemas.chunks import ChunkEvent, ToolCallChunk
 from schemas.config import GatewayConfig
-from schemas.events import LLMResponse, TokenUsage
+from schemas.responses import LLMResponse, TokenUsage
 
 Body = dict[str, Any]
 

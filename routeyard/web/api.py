@@ -27,12 +27,13 @@ from store.queries import (
     TimeRange,
     end_of_this_minute,
     parse_instant,
+    score_sample,
     summary,
     timeseries,
 )
 from store.usage import UsageStore
 
-ENDPOINTS = ("/api/summary", "/api/timeseries", "/api/router", "/api/status")
+ENDPOINTS = ("/api/summary", "/api/timeseries", "/api/router", "/api/scores", "/api/status")
 
 
 def _window(params: Mapping[str, str], now: datetime) -> TimeRange:
@@ -86,6 +87,21 @@ def _router(store: UsageStore, config: GatewayConfig, params: Mapping[str, str])
     }
 
 
+_DEFAULT_SCORE_SAMPLE = 100_000
+
+
+def _scores(store: UsageStore, config: GatewayConfig, params: Mapping[str, str]) -> dict[str, Any]:
+    window = _window(params, utcnow())
+    text = params.get("limit") or str(_DEFAULT_SCORE_SAMPLE)
+    try:
+        limit = int(text)
+    except ValueError as exc:
+        raise QueryError("limit", f"{text!r} is not a whole number") from exc
+    rows = score_sample(store, window, limit)
+    total = sum(r["requests"] for r in rows)
+    return {**window.as_json(), "limit": limit, "requests": total, "scores": rows}
+
+
 def _status(store: UsageStore, config: GatewayConfig, params: Mapping[str, str]) -> dict[str, Any]:
     db = store.database
     migrations = store.query(
@@ -99,6 +115,7 @@ _HANDLERS: dict[str, Callable[[UsageStore, GatewayConfig, Mapping[str, str]], di
     "/api/summary": _summary,
     "/api/timeseries": _timeseries,
     "/api/router": _router,
+    "/api/scores": _scores,
     "/api/status": _status,
 }
 

@@ -14,6 +14,11 @@ from store.migrations import (
     m0006_call_id_index,
     m0007_usage_minute,
     m0008_ttft_ms,
+    m0009_escalation,
+    m0010_call_purpose,
+    m0011_context,
+    m0012_pii,
+    m0013_request_lead,
 )
 from store.migrations.base import Migration, MigrationFailed, Schema
 
@@ -28,6 +33,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0006_call_id_index.MIGRATION,
     m0007_usage_minute.MIGRATION,
     m0008_ttft_ms.MIGRATION,
+    m0009_escalation.MIGRATION,
+    m0010_call_purpose.MIGRATION,
+    m0011_context.MIGRATION,
+    m0012_pii.MIGRATION,
+    m0013_request_lead.MIGRATION,
 )
 
 _LEDGER = """

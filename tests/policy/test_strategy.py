@@ -13,7 +13,7 @@ from adapters.base import ProviderRequest
 from adapters.capabilities import Capabilities, required_features
 from adapters.credentials import AwsKeys, Credentials
 from adapters.registry import ADAPTERS, capabilities_of
-from policy.estimate import cost_estimate, input_tokens
+from policy.estimate import cost_estimate
 from policy.strategy import (
     NO_LATENCY,
     Rotation,
@@ -23,6 +23,7 @@ from policy.strategy import (
     order,
     request_features,
 )
+from policy.tokens import Family, estimate_input_tokens, with_margin
 from schemas.config import GatewayConfig, ModelConfig, RouteConfig
 from schemas.config_loader import parse_config
 from schemas.events import LLMRequest
@@ -196,25 +197,28 @@ def test_each_missing_feature_is_named(
 def test_a_long_prompt_skips_a_small_context_window(
     config: GatewayConfig, caps: dict[str, Capabilities]
 ) -> None:
-    settings = config.admission
-    # 1024 output tokens by default: a window of 2000 leaves 976 for the input.
-    short, long = _request(text="x" * 2000), _request(text="x" * 3000)
-    assert input_tokens(short, settings) + settings.default_max_tokens <= 2000
-    assert input_tokens(long, settings) + settings.default_max_tokens > 2000
+    # tiny's upstream name says nothing of its tokenizer: the DEFAULT family and its 50 %
+    # margin. 1024 output tokens by default: a window of 2000 leaves 976 for the input.
+    short, long = _request(text="word " * 100), _request(text="word " * 800)
+    assert _needed(short) + 1024 <= 2000 < _needed(long) + 1024
     assert capable(["tiny", "mini"], short, config, caps) == ["tiny", "mini"]
     assert capable(["tiny", "mini"], long, config, caps) == ["mini"]
-    needed = input_tokens(long, settings) + 1024
+    tokens = estimate_input_tokens(long, Family.DEFAULT)
     assert misfits(["tiny"], long, config, caps) == {
-        "tiny": f"context_window 2000 < {needed} tokens"
-        f" (input ~{input_tokens(long, settings)} + output 1024)"
+        "tiny": f"~{tokens} input tokens +50% margin + 1024 max_tokens"
+        f" = {_needed(long) + 1024} > context_window 2000"
     }
+
+
+def _needed(request: LLMRequest) -> int:
+    return with_margin(estimate_input_tokens(request, Family.DEFAULT), Family.DEFAULT)
 
 
 def test_max_tokens_counts_against_the_window(
     config: GatewayConfig, caps: dict[str, Capabilities]
 ) -> None:
     request = _request()
-    tokens_in = input_tokens(request, config.admission)
+    tokens_in = _needed(request)
     # A window exactly as large as input plus output fits; one token less does not.
     fits = _request(params={"max_tokens": 2000 - tokens_in})
     over = _request(params={"max_tokens": 2000 - tokens_in + 1})
@@ -346,7 +350,7 @@ def test_cheapest_takes_the_lowest_estimate_for_this_request(
     estimates = {m: cost_estimate(request, [m], config) for m in ordered}
     assert estimates["tiny"] == min(estimates.values())
     # A prompt tiny cannot hold: the cheapest of the models that can serve it.
-    long = _request(text="x" * 3000)
+    long = _request(text="word " * 800)
     route = _route(config, "cheap")
     fitting = capable(_models(route), long, config, caps)
     assert order(route, fitting, long, config, counter=0, latency_ms={}) == (

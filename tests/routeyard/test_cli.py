@@ -97,6 +97,6 @@ def test_report_prints_the_store(tmp_path: Path) -> None:
 def test_help_lists_only_the_product_commands() -> None:
     result = _run("--help")
     assert result.returncode == 0, result.stderr
-    commands = "{worker,serve,hash-key,emulate,report,score,budgets,health,check-config}"
+    commands = "{worker,serve,hash-key,emulate,report,score,router,budgets,health,check-config}"
     assert commands in result.stdout
     assert "python -m devtools" in result.stdout

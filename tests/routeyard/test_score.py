@@ -152,7 +152,7 @@ def test_the_score_is_what_triage_puts_on_the_dispatch_event() -> None:
         "tier": expected.tier,
         "task_type": expected.task_type,
     }
-    assert expected.task_type == "math" and expected.score > 0.3  # a request with features
+    assert expected.task_type == "math" and expected.features["math"] > 0  # has features
 
 
 def test_the_command_reads_stdin_and_writes_stdout() -> None:
@@ -173,7 +173,7 @@ def test_the_command_reads_stdin_and_writes_stdout() -> None:
     assert result.returncode == 2, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [d["id"] for d in out] == ["a", 2]
-    assert out[0] == _scored(score_line(1, lines[0]))
+    assert out[0] == _scored(score_line(1, lines[0], scorer_for(load_config(EXAMPLE_CONFIG))))
     errors = result.stderr.splitlines()
     assert errors[0] == "<stdin>:2: give prompt or messages, not both"
     assert errors[1].startswith("<stdin>:3: not JSON")
@@ -204,3 +204,22 @@ def test_the_command_exits_0_on_clean_input_and_writes_the_output_file(tmp_path:
     )
     assert missing.returncode == 2
     assert "absent.jsonl" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_model_dir_that_cannot_be_loaded_stops_the_command(tmp_path: Path) -> None:
+    config = tmp_path / "routeyard.yaml"
+    config.write_text(
+        EXAMPLE_CONFIG.read_text() + f"\nrouter: {{model_dir: '{tmp_path / 'absent'}'}}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "routeyard.cli", "score", "--config", str(config)],
+        input=_line(id=1, prompt="hello") + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"router.model_dir: {tmp_path / 'absent'}: " in result.stderr
+    assert "Traceback" not in result.stderr

@@ -44,6 +44,8 @@ from schemas.chat import (
 )
 from schemas.chunks import ChunkEvent, ToolCallChunk
 from schemas.config import RouteStrategy
+from schemas.consensus import CallPurpose, ConsensusOutcome, VoterMiss
+from schemas.context import ContextAction, ContextRecord, TokenFamily
 from schemas.events import (
     MAX_DEADLINE_S,
     AdmissionMark,
@@ -54,11 +56,14 @@ from schemas.events import (
     DeadLetterStage,
     DispatchEvent,
     ErrorInfo,
+    EscalationStep,
     EventSource,
     FinishReason,
     LimitInfo,
     LLMRequest,
     LLMResponse,
+    QualityCheck,
+    QualityVerdict,
     RetryEvent,
     StreamedCall,
     TaskType,
@@ -67,6 +72,7 @@ from schemas.events import (
     UsageEvent,
     UsageOutcome,
 )
+from schemas.pii import PiiMode, PiiRedaction
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -380,6 +386,43 @@ def _admission_marks(draw: st.DrawFn) -> AdmissionMark:
 
 admission_marks = _admission_marks()
 route_strategies = st.just(DEFAULT) | _choices(RouteStrategy)
+escalation_steps = st.builds(
+    EscalationStep,
+    model=st.text(max_size=20),
+    call_id=st.text(max_size=40),
+    check=_choices(QualityCheck),
+    detail=st.text(max_size=100),
+    cost_usd=costs,
+)
+quality_verdicts = st.builds(
+    QualityVerdict,
+    outcome=_choices(QualityVerdict.model_fields["outcome"].annotation),
+    check=_optional(_choices(QualityCheck)),
+    detail=st.text(max_size=100),
+)
+pii_kind_counts = st.dictionaries(st.text(min_size=1, max_size=12), counts, max_size=3)
+pii_redactions = st.builds(
+    PiiRedaction,
+    counts=pii_kind_counts,
+    modes=st.dictionaries(st.text(min_size=1, max_size=12), st.sampled_from(PiiMode), max_size=3),
+)
+
+context_records = st.builds(
+    ContextRecord,
+    action=_choices(ContextAction),
+    model=st.text(max_size=20),
+    moved_from=_optional(st.text(max_size=20)),
+    family=_choices(TokenFamily),
+    window=st.integers(min_value=1),
+    max_tokens=counts,
+    margin=st.floats(min_value=0, allow_nan=False, allow_infinity=False),
+    tokens_before=counts,
+    tokens_after=counts,
+    extrapolated=st.booleans(),
+    turns_dropped=counts,
+    messages_dropped=counts,
+    messages_cut=counts,
+)
 
 
 @st.composite
@@ -403,6 +446,8 @@ def dispatch_events(draw: st.DrawFn) -> DispatchEvent:
         admission=_optional(admission_marks),
         strategy=route_strategies,
         arm=_optional(st.text(max_size=20)),
+        escalations=st.lists(escalation_steps, max_size=2),
+        context=_optional(context_records),
     )
 
 
@@ -450,6 +495,25 @@ def _token_usages(draw: st.DrawFn) -> TokenUsage:
 token_usages = _token_usages()
 
 
+_names = st.lists(st.text(max_size=20), max_size=4)
+_misses = st.lists(st.builds(VoterMiss, model=st.text(max_size=20), reason=st.text(max_size=20)))
+consensus_outcomes = st.builds(
+    ConsensusOutcome,
+    strategy=_choices(ConsensusOutcome.model_fields["strategy"].annotation),
+    asked=_names,
+    answered=_names,
+    agreed=_names,
+    chosen=_optional(st.text(max_size=20)),
+    failed=_misses,
+    rejected=_misses,
+    cancelled=_names,
+    judge=_optional(st.text(max_size=20)),
+    decided=st.booleans(),
+    note=st.text(max_size=80),
+    skipped=st.none() | st.just("streamed"),
+)
+
+
 @st.composite
 def _llm_responses(draw: st.DrawFn) -> LLMResponse:
     return _build(
@@ -484,6 +548,12 @@ def _llm_responses(draw: st.DrawFn) -> LLMResponse:
             )
         ),
         created_at=stamps,
+        consensus=_optional(consensus_outcomes),
+        escalated=st.booleans(),
+        escalations=st.lists(escalation_steps, max_size=2),
+        quality=_optional(quality_verdicts),
+        context=_optional(context_records),
+        redaction=_optional(pii_redactions),
     )
 
 
@@ -538,8 +608,10 @@ def _dead_letters(draw: st.DrawFn) -> DeadLetter:
         last_error=_optional(error_infos),
         history=st.lists(attempt_records, max_size=3),
         payload=_optional(prompt_text),
+        payload_masked=st.just(DEFAULT) | st.booleans(),
         source=_optional(event_sources),
         limit=_optional(limit_infos),
+        context=_optional(context_records),
         created_at=stamps,
     )
 
@@ -577,6 +649,12 @@ def _usage_events(draw: st.DrawFn) -> UsageEvent:
         strategy=st.text(max_size=12),
         arm=st.text(max_size=20),
         started_at=stamps,
+        purpose=_choices(CallPurpose),
+        escalated=st.booleans(),
+        escalation_reason=st.text(max_size=40),
+        quality_failure=st.text(max_size=20),
+        context_action=st.text(max_size=10),
+        pii_counts=pii_kind_counts,
     )
 
 

@@ -43,9 +43,9 @@ from adapters.ollama.payload import build_payload as ollama_payload
 from adapters.openai.adapter import OpenAIAdapter
 from adapters.openai.payload import build_payload as openai_payload
 from adapters.registry import ADAPTERS
-from policy.classifier import classify
 from policy.router import choose_route
-from policy.strategy import capable, model_capabilities
+from policy.scoring import build_classifier
+from policy.strategy import capable, misfits, model_capabilities
 from schemas.admission import AdmitEvent, SpendEvent, admission_event
 from schemas.base import Event
 from schemas.chat import ImagePart, ResponseFormat, Role, ToolChoice
@@ -229,7 +229,8 @@ def _summary(outcome: object) -> str:
 def _route_models(request: LLMRequest, config: GatewayConfig) -> list[str]:
     if request.model is not None:
         return [request.model]  # a pinned model: that one alone
-    return choose_route(config, request, classify(request)).candidates
+    # The scorer triage uses under this config (router.scorer), so the route is the same.
+    return choose_route(config, request, build_classifier(config.router)(request)).candidates
 
 
 def _check_triage(raw: bytes, request: LLMRequest, config: GatewayConfig) -> DispatchEvent | None:
@@ -244,10 +245,14 @@ def _check_triage(raw: bytes, request: LLMRequest, config: GatewayConfig) -> Dis
     elif request.route is not None and config.route(request.route) is None:
         assert isinstance(outcome, Rejected)
         assert outcome.dead_letter.reason == "unknown_route"
-    elif not capable(_route_models(request, config), request, config, CAPABILITIES):
-        # Too long for every model of its route, or a feature none of them carries.
+    elif not capable(models := _route_models(request, config), request, config, CAPABILITIES):
+        # A feature none of its route's models carries: no_capable_model; else too long for
+        # every window: the route's context policy (move, else reject).
         assert isinstance(outcome, Rejected), _summary(outcome)
-        assert outcome.dead_letter.reason == "no_capable_model"
+        unfit = misfits(models, request, config, CAPABILITIES, context=False)
+        featured = [m for m in models if m not in unfit]
+        reason = "context_too_long" if featured else "no_capable_model"
+        assert outcome.dead_letter.reason == reason
     else:
         # The example config ends its automatic routes with a catch-all.
         assert isinstance(outcome, Routed), _summary(outcome)

@@ -86,7 +86,11 @@ def test_mains_schema_migrates_and_its_rows_survive(backend: EmbeddedBackend) ->
         for r in backend.query("SELECT version, changed FROM routeyard.schema_migrations")
     }
     # main already had the table, its columns and the view: recorded, not re-made
-    assert changed == {1: False, 2: False, 3: False, 4: False, 5: False, 6: True, 7: True, 8: True}
+    assert changed == dict.fromkeys(range(1, 6), False) | dict.fromkeys(range(6, 11), True) | {
+        11: True,
+        12: True,
+        13: True,
+    }
     # The rollup's backfill counts main's replayed rows once, as the raw answer does.
     assert summary(store, ALL, ["model"], "rollup") == summary(store, ALL, ["model"], "raw")
     [total] = summary(store, ALL, [], "rollup")

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from schemas.events import UsageEvent, UsageOutcome
+from schemas.consensus import CallPurpose
+from schemas.events import Classification, UsageEvent, UsageOutcome
 from store import UsageStore
 from store.backends import EmbeddedBackend
-from store.queries import QueryError, TimeRange, parse_instant, summary, timeseries
+from store.queries import QueryError, Step, TimeRange, parse_instant, summary, timeseries
 
 NOW = datetime(2026, 12, 3, 12, 30, 45, tzinfo=UTC)
 
@@ -130,3 +131,115 @@ def test_unknown_dimensions_and_steps_name_the_parameter(store: UsageStore) -> N
         timeseries(store, window, "week", None)  # type: ignore[arg-type]
     with pytest.raises(QueryError, match="by: day is a time step"):
         timeseries(store, window, "hour", "day")
+
+
+def _call(
+    request: str,
+    model: str,
+    purpose: CallPurpose,
+    outcome: UsageOutcome,
+    *,
+    attempt: int = 1,
+    error_kind: str = "",
+    at: datetime = NOW,
+) -> UsageEvent:
+    billed = outcome == "success"
+    return UsageEvent(
+        request_id=request,
+        attempt=attempt,
+        call_id=f"{request}:{attempt}:{model}" + (":skipped" if outcome == "skipped" else ""),
+        tenant="acme",
+        route="vote",
+        model=model,
+        provider="emu",
+        upstream_model=model,
+        outcome=outcome,
+        error_kind=error_kind,
+        input_tokens=20 if billed else 0,
+        output_tokens=3 if billed else 0,
+        cost_usd=Decimal("0.000010") if billed else Decimal(0),
+        latency_ms=50.0,
+        started_at=at,
+        purpose=purpose,
+    )
+
+
+def _with_started(rows: list[UsageEvent]) -> list[UsageEvent]:
+    """Each call's started row before its completion, as dispatch publishes them."""
+    calls = [r for r in rows if r.outcome in ("success", "error")]
+    started = [r.model_copy(update={"outcome": "started", "cost_usd": Decimal(0)}) for r in calls]
+    return started + rows
+
+
+def test_a_consensus_request_counts_once_in_both_sources(store: UsageStore) -> None:
+    """Voters and the judge are calls of attempt 1 too; only the lead (the first voter the
+    gate let through) or an ordinary call makes the request, whatever became of it."""
+    at = NOW - timedelta(minutes=30)
+    rows = _with_started(
+        [
+            _call("plain", "a", "", "success", at=at),
+            # majority: lead a, voters b and c (c failed)
+            _call("vote", "a", "consensus_lead", "success", at=at),
+            _call("vote", "b", "consensus", "success", at=at),
+            _call("vote", "c", "consensus", "error", error_kind="unavailable", at=at),
+            # judge: three voters and the judge's call
+            _call("judged", "a", "consensus_lead", "success", at=at),
+            _call("judged", "b", "consensus", "success", at=at),
+            _call("judged", "c", "consensus", "success", at=at),
+            _call("judged", "judge", "judge", "success", at=at),
+            # a's breaker was open: skipped, so b, the first voter called, leads
+            _call("refused", "a", "consensus", "skipped", error_kind="breaker_open", at=at),
+            _call("refused", "b", "consensus_lead", "success", at=at),
+            _call("refused", "c", "consensus", "success", at=at),
+            # the lead's call failed: its error row still makes the request
+            _call("lead-failed", "a", "consensus_lead", "error", error_kind="timeout", at=at),
+            _call("lead-failed", "b", "consensus", "success", at=at),
+            # first_valid cancelled the lead once b's answer passed
+            _call("cancelled", "a", "consensus_lead", "error", error_kind="cancelled", at=at),
+            _call("cancelled", "b", "consensus", "success", at=at),
+            # every voter failed in attempt 1; attempt 2 is a new fan-out with its own lead
+            _call("retried", "a", "consensus_lead", "error", error_kind="timeout", at=at),
+            _call("retried", "b", "consensus", "error", error_kind="timeout", at=at),
+            _call("retried", "a", "consensus_lead", "success", attempt=2, at=at),
+            _call("retried", "b", "consensus", "success", attempt=2, at=at),
+        ]
+    )
+    rejected = UsageEvent.rejection(
+        "refused-early",
+        "acme",
+        "vote",
+        "budget_exceeded",
+        Classification(score=0.1, tier="simple", task_type="chat"),
+    ).model_copy(update={"started_at": at})
+    store.insert([*rows, rejected])
+    window = TimeRange.of(NOW - timedelta(hours=1), NOW)
+
+    for by in ([], ["model"], ["route", "day"]):
+        assert summary(store, window, by, "rollup") == summary(store, window, by, "raw")
+    steps: list[tuple[Step, str | None]] = [("minute", "model"), ("hour", None)]
+    for step, key in steps:
+        rollup = timeseries(store, window, step, key, "rollup")
+        assert rollup == timeseries(store, window, step, key, "raw")
+
+    [total] = summary(store, window, [], "rollup")
+    assert total["requests"] == len({r.request_id for r in rows}) + 1 == 8
+    completed = [r for r in rows if r.outcome in ("success", "error")]
+    assert total["calls"] == len(completed) == 18
+    assert (total["skipped"], total["rejected"]) == (1, 1)
+    assert Decimal(total["cost_usd"]) == sum(r.cost_usd for r in rows)
+    by_model = {r["model"]: r for r in summary(store, window, ["model"], "rollup")}
+    # Each request counts for the model of its lead (or its one call); calls for every model.
+    assert {m: r["requests"] for m, r in by_model.items()} == {
+        "": 1,
+        "a": 6,
+        "b": 1,
+        "c": 0,
+        "judge": 0,
+    }
+    assert {m: r["calls"] for m, r in by_model.items()} == {
+        "": 0,
+        "a": 7,
+        "b": 7,
+        "c": 3,
+        "judge": 1,
+    }

@@ -92,11 +92,16 @@ def test_a_prompt_too_long_for_every_model_names_each_window(config: GatewayConf
     raw = _raw(messages=[{"role": "user", "content": "word " * 200_000}])  # ~333k tokens
     outcome = triage(raw, config, RecentIds(10))
     assert isinstance(outcome, Rejected)
-    assert outcome.dead_letter.reason == "no_capable_model"
+    # Only the windows stand in the way: the route's context policy (move, else reject).
+    assert outcome.dead_letter.reason == "context_too_long"
     detail = outcome.dead_letter.detail
     assert "route 'default'" in detail
-    assert "mini: context_window 128000 <" in detail
-    assert "haiku: context_window 200000 <" in detail
+    assert "> context_window 128000" in detail.split("mini: ")[1]
+    assert "> context_window 200000" in detail.split("haiku: ")[1]
+    record = outcome.dead_letter.context
+    assert record is not None and record.action == "rejected"
+    assert (record.model, record.window) == ("haiku", 200_000)  # the roomiest
+    assert record.tokens_before > 200_000 and record.extrapolated
 
 
 def test_the_weighted_arm_is_on_the_event_and_the_same_on_a_replay(

@@ -9,6 +9,7 @@ broker-backed behaviour (crash, replay, rebalance) is covered by tests/integrati
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -285,3 +286,30 @@ async def test_an_event_that_waited_through_a_rebalance_is_left_to_its_redeliver
     finally:
         task.cancel()
     assert runs == [b"slow", b"next"]  # the adopted slow one did not run again
+
+
+async def test_a_failing_handler_is_logged_without_its_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # An exception's message can quote the event (pydantic quotes input values); the
+    # log gets the type and the stack, the dead letter the message.
+    stream = _Stream()
+    poisoned: Poisoned = []
+
+    async def handle(raw: bytes, source: Source) -> None:
+        raise ValueError(f"bad input_value='{raw.decode()}'")
+
+    stream.push(b"jane.doe@example.com")
+    window = _window(handle, poisoned, tries=2)
+    caplog.set_level(logging.WARNING, logger="streams.window")
+    task = asyncio.create_task(window.run(cast(Any, stream)))
+    try:
+        await _until(lambda: len(stream.acked) == 1, task, "1 ack")
+    finally:
+        task.cancel()
+    assert "jane.doe@example.com" in str(poisoned[0][2])
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "retrying: ValueError" in logged
+    assert "dead-lettering the event: ValueError, raised at" in logged
+    assert "in handle" in logged  # the stack says where
+    assert "jane.doe@example.com" not in logged

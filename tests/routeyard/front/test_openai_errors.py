@@ -53,6 +53,9 @@ EXPECTED: dict[DeadLetterReason, tuple[int, str]] = {
     "no_capable_model": (400, "no_capable_model"),
     "stream_interrupted": (502, "stream_interrupted"),
     "internal_error": (500, "internal_error"),
+    "quality_failed": (502, "quality_failed"),
+    "pii_blocked": (400, "pii_blocked"),
+    "context_too_long": (400, "context_length_exceeded"),
 }
 
 
