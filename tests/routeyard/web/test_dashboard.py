@@ -235,7 +235,9 @@ async def test_dashboard_charts_show_the_store_and_refresh(
 ) -> None:
     tab, problems = page
     emulator = Emulator(tmp_path, {"seed": 3, "default": FAST})
-    config = gateway_config(tmp_path, emulator.url, test_name)
+    # The sample texts are written around the heuristic's keywords, so that every route
+    # gets traffic; this test is about the dashboard, not the score.
+    config = gateway_config(tmp_path, emulator.url, test_name, router={"scorer": "heuristic"})
     worker = Worker(tmp_path, config, kafka_bootstrap, role="all")
     assert worker.analytics_url is not None, "derive_config sets analytics.listen"
     group = f"routeyard-{test_name}"  # role all: the sink runs in the app's own group
