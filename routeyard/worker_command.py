@@ -34,6 +34,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     missing = missing_credentials(config)
     if missing:
         raise UsageError(f"{args.config}: cannot start:\n  " + "\n  ".join(missing))
+    if args.role != "analytics":
+        from policy.scoring import build_classifier
+
+        # Triage loads the scorer inside its running agent; a model folder that cannot be
+        # loaded must stop the start-up here, naming the field, before Kafka is touched.
+        build_classifier(config.router)
     bootstrap = kafka_bootstrap(args)
     try:
         asyncio.run(asyncio.wait_for(ensure_topics(bootstrap, config.topics, config.limits), 30))

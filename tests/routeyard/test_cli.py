@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import yaml
 
-from devtools.stack import free_port
+from devtools.stack import fake_credentials, free_port
 from schemas.events import UsageEvent
 from store import UsageStore, open_backend
 from tests.paths import EXAMPLE_CONFIG
@@ -44,6 +44,19 @@ def test_worker_names_the_missing_key_variable() -> None:
     result = _run("worker", "--config", str(EXAMPLE_CONFIG), env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 2
     assert "OPENAI_API_KEY" in result.stderr and "ANTHROPIC_API_KEY" in result.stderr
+
+
+def test_worker_stops_on_a_scorer_it_cannot_load_before_touching_kafka(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    absent = tmp_path / "absent"
+    config.write_text(EXAMPLE_CONFIG.read_text() + f"\nrouter: {{model_dir: '{absent}'}}\n")
+    env = {"PATH": "/usr/bin:/bin", **fake_credentials(config)}
+    # Nothing listens at that port: reaching Kafka first would fail differently.
+    bootstrap = f"127.0.0.1:{free_port()}"
+    result = _run("worker", "--config", str(config), "--bootstrap", bootstrap, env=env)
+    assert result.returncode == 2
+    assert f"router.model_dir: {absent}: " in result.stderr
+    assert "Kafka" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_report_prints_the_store(tmp_path: Path) -> None:
