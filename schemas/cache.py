@@ -20,12 +20,15 @@ from schemas.base import SCHEMA_VERSION, Event, RequestId, utcnow
 
 CacheMode = Literal["exact", "semantic"]
 
-SEMANTIC_THRESHOLD: Final = 0.90
-"""Default cosine similarity at or above which a semantic lookup is a hit.
+SEMANTIC_THRESHOLD: Final = 0.55
+"""Default cosine similarity at or above which a verified semantic candidate is a hit.
 
-Measured in benchmarks/semantic_pairs.py (paraphrase pairs that should hit, near-miss
-pairs with the same words and another meaning that must not), with the router's encoder.
+Measured by benchmarks/semantic_eval.py on benchmarks/semantic_pairs.py (paraphrases that
+should hit, near misses with the same words and another meaning that must not), with the
+router's encoder; kept equal to policy.semantic_match.DEFAULT_THRESHOLD by a test.
 """
+
+CacheHitKind = Literal["exact", "semantic", "coalesced"]
 
 
 class _Config(BaseModel):
@@ -100,6 +103,18 @@ class CacheConfig(_Config):
         return self
 
 
+class CacheTicket(_Config):
+    """A cacheable request's keys, carried on its dispatch event so that dispatch can send
+    the answer (or the failure) back to the cache partition that waits for it."""
+
+    route: str = Field(min_length=1, description="the route whose cache this is")
+    key: str = Field(min_length=1, description="the exact key")
+    partition_key: str = Field(min_length=1, description="the cache topic's key")
+    scope: str = Field(min_length=1, description="everything but the prompt, hashed")
+    mode: CacheMode = "exact"
+    prompt: str = Field(default="", description="semantic: the text compared and embedded")
+
+
 # -- the state topic ---------------------------------------------------------------------
 
 
@@ -112,6 +127,9 @@ class EntryRecord(_Part):
 
     response: str = Field(description="the LLMResponse JSON as published (UTF-8 text)")
     origin: str = Field(description="request_id of the request whose answer this is")
+    prompt: str = Field(
+        default="", description="semantic routes: the prompt text embedded in the index"
+    )
     stored_at: float = Field(description="epoch seconds")
     expires_at: float = Field(description="epoch seconds: not served from then on")
 

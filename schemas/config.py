@@ -52,6 +52,8 @@ class TopicsConfig(_Config):
     alerts: str = "llm.alerts"
     health: str = "llm.health"
     chunks: str = "llm.chunks"
+    cache: str = "llm.cache"
+    cache_state: str = "llm.cache-state"
     partitions: int = Field(default=4, ge=1)
 
 

@@ -21,6 +21,7 @@ from typing import Literal, Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.base import SCHEMA_VERSION, Event, RequestId, utcnow
+from schemas.cache import CacheHitKind, CacheTicket
 from schemas.chat import (
     ChatMessage,
     FinishReason,
@@ -184,6 +185,9 @@ class DispatchEvent(Event):
     context: ContextRecord | None = Field(
         default=None, description="the context policy moved or fitted the request (triage)"
     )
+    cache: CacheTicket | None = Field(
+        default=None, description="a cache leader: its answer or failure goes to the cache"
+    )
 
     @property
     def model(self) -> str:
@@ -287,7 +291,7 @@ class DeadLetter(Event):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-UsageOutcome = Literal["started", "success", "error", "rejected", "skipped"]
+UsageOutcome = Literal["started", "success", "error", "rejected", "skipped", "cache_hit"]
 
 
 class UsageEvent(Event):
@@ -347,6 +351,15 @@ class UsageEvent(Event):
     )
     context_action: str = Field(
         default="", description="moved, fitted or rejected by the context policy; '' nothing"
+    )
+    cache: CacheHitKind | None = Field(
+        default=None, description="cache_hit rows: exact, semantic or coalesced"
+    )
+    cache_origin: str = Field(
+        default="", description="cache_hit rows: the request whose answer was served"
+    )
+    saved_usd: Decimal = Field(
+        default=Decimal(0), ge=0, description="cache_hit rows: what the served answer cost"
     )
 
     @classmethod

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.base import SCHEMA_VERSION, Event, RequestId, utcnow
+from schemas.cache import CacheHitKind
 from schemas.chat import FinishReason, ToolCall
 from schemas.consensus import ConsensusOutcome
 from schemas.context import ContextRecord
@@ -100,4 +101,12 @@ class LLMResponse(Event):
     )
     redaction: PiiRedaction | None = Field(
         default=None, description="a PII policy applied: values found per kind, what they became"
+    )
+    cache: CacheHitKind | None = Field(
+        default=None,
+        description="served from the route's cache: exact, semantic, or coalesced (the answer"
+        " of an identical request in flight); cost_usd is then 0",
+    )
+    cache_origin: str | None = Field(
+        default=None, description="a cached answer: the request_id it was first given to"
     )

@@ -12,6 +12,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.cache import CacheConfig
 from schemas.context import ContextPolicy
 from schemas.events import MAX_DEADLINE_S, TaskType, Tier
 from schemas.pii import PiiConfig
@@ -87,6 +88,9 @@ class RouteConfig(_Config):
     )
     pii: PiiConfig | None = Field(
         default=None, description="PII redaction for this route, on top of pii.default/tenants"
+    )
+    cache: CacheConfig | None = Field(
+        default=None, description="answer repeated requests from earlier answers (cache.md)"
     )
 
     @model_validator(mode="after")

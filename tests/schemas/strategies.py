@@ -30,6 +30,8 @@ from schemas.admission import (
 )
 from schemas.alerts import AlertDim, AlertMetric, AlertReason, AlertState, RuleAlert
 from schemas.budgets import BudgetMode, Period
+from schemas.cache import CacheHitKind, CacheMode, CacheTicket
+from schemas.cache_events import CacheFail, CacheFill, CacheLookup
 from schemas.chat import (
     ChatMessage,
     GenerationParams,
@@ -426,6 +428,23 @@ context_records = st.builds(
 
 
 @st.composite
+def _cache_tickets(draw: st.DrawFn) -> CacheTicket:
+    return _build(
+        draw,
+        CacheTicket,
+        route=st.text(min_size=1, max_size=20),
+        key=st.text(min_size=1, max_size=64),
+        partition_key=st.text(min_size=1, max_size=64),
+        scope=st.text(min_size=1, max_size=64),
+        mode=_choices(CacheMode),
+        prompt=st.text(max_size=40),
+    )
+
+
+cache_tickets = _cache_tickets()
+
+
+@st.composite
 def dispatch_events(draw: st.DrawFn) -> DispatchEvent:
     request = draw(llm_requests())
     return _build(
@@ -448,6 +467,7 @@ def dispatch_events(draw: st.DrawFn) -> DispatchEvent:
         arm=_optional(st.text(max_size=20)),
         escalations=st.lists(escalation_steps, max_size=2),
         context=_optional(context_records),
+        cache=_optional(cache_tickets),
     )
 
 
@@ -554,6 +574,8 @@ def _llm_responses(draw: st.DrawFn) -> LLMResponse:
         quality=_optional(quality_verdicts),
         context=_optional(context_records),
         redaction=_optional(pii_redactions),
+        cache=_optional(_choices(CacheHitKind)),
+        cache_origin=_optional(st.text(max_size=20)),
     )
 
 
@@ -655,6 +677,9 @@ def _usage_events(draw: st.DrawFn) -> UsageEvent:
         quality_failure=st.text(max_size=20),
         context_action=st.text(max_size=10),
         pii_counts=pii_kind_counts,
+        cache=_optional(_choices(CacheHitKind)),
+        cache_origin=st.text(max_size=20),
+        saved_usd=st.decimals(min_value=0, allow_nan=False, allow_infinity=False),
     )
 
 
@@ -818,6 +843,43 @@ def _rule_alerts(draw: st.DrawFn) -> RuleAlert:
 
 rule_alerts = _rule_alerts()
 
+
+@st.composite
+def _cache_lookups(draw: st.DrawFn) -> CacheLookup:
+    dispatch = draw(dispatch_events()).model_copy(update={"cache": draw(cache_tickets)})
+    return CacheLookup(
+        request_id=dispatch.request_id, tenant=dispatch.request.tenant, dispatch=dispatch
+    )
+
+
+@st.composite
+def _cache_fills(draw: st.DrawFn) -> CacheFill:
+    response = draw(llm_responses)
+    return _build(
+        draw,
+        CacheFill,
+        schema_version=st.just(1),
+        kind=st.just("fill"),
+        request_id=st.just(response.request_id),
+        ticket=cache_tickets,
+        response=st.just(response),
+        filled_at=finite_floats,
+    )
+
+
+@st.composite
+def _cache_fails(draw: st.DrawFn) -> CacheFail:
+    return _build(
+        draw,
+        CacheFail,
+        schema_version=st.just(1),
+        kind=st.just("fail"),
+        request_id=request_ids,
+        ticket=cache_tickets,
+        letter=dead_letters,
+    )
+
+
 EVENT_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "LLMRequest": llm_requests(),
     "DispatchEvent": dispatch_events(),
@@ -831,4 +893,7 @@ EVENT_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "BudgetAlert": budget_alerts,
     "RuleAlert": rule_alerts,
     "ChunkEvent": chunk_events,
+    "CacheLookup": _cache_lookups(),
+    "CacheFill": _cache_fills(),
+    "CacheFail": _cache_fails(),
 }

@@ -106,3 +106,11 @@ def test_a_record_rejects_unknown_fields_by_name() -> None:
     data = {"key": "k", "route": "default", "confirmed_offset": -1, "ttl": 3}
     with pytest.raises(ValidationError, match="ttl"):
         CacheRecord.model_validate(data)
+
+
+def test_default_threshold_is_the_measured_one() -> None:
+    # The schema cannot import policy (it would load numpy for every config reader), so
+    # the measured value is kept in step here.
+    from policy.semantic_match import DEFAULT_THRESHOLD
+
+    assert SEMANTIC_THRESHOLD == DEFAULT_THRESHOLD
