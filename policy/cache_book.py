@@ -72,6 +72,10 @@ class Entry:
     expires_at: float
     size: int
     confirmed: int = -1
+    prompt: str = ""
+    """Semantic routes: the text the index embedded, re-read to verify a neighbour."""
+    scope: str = ""
+    """Semantic routes: the index scope the prompt sits in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,8 @@ class Asker:
     tenant: str
     deadline: float
     offset: int
+    first_seen: float = 0.0
+    """Epoch seconds the request was first seen (triage): a waiter's answer's latency."""
 
 
 Waiter = Asker
@@ -153,6 +159,14 @@ class CacheBook:
     def in_flight(self) -> int:
         return len(self._flights)
 
+    def holds(self, key: str) -> bool:
+        """Whether an entry for ``key`` is stored (live or not yet expired away)."""
+        return key in self._entries
+
+    def flying(self, key: str) -> bool:
+        """Whether a leader for ``key`` is in flight."""
+        return key in self._flights
+
     # -- decisions -------------------------------------------------------------------
 
     def lookup(self, key: str, asker: Asker, now: float) -> Hit | Lead | Wait:
@@ -176,7 +190,25 @@ class CacheBook:
         self._changed(key, asker.offset)
         return Wait(flight.leader)
 
-    def fill(self, key: str, request_id: str, response: bytes, now: float, offset: int) -> Settled:
+    def entry(self, key: str, now: float) -> Entry | None:
+        """A live entry by key (a semantic neighbour), marked recently used; no change
+        otherwise: an expired one is left for :meth:`expire`."""
+        found = self._entries.get(key)
+        if found is None or found.expires_at <= now:
+            return None
+        self._entries.move_to_end(key)
+        return found
+
+    def fill(
+        self,
+        key: str,
+        request_id: str,
+        response: bytes,
+        now: float,
+        offset: int,
+        prompt: str = "",
+        scope: str = "",
+    ) -> Settled:
         """``request_id``'s answer is ``response``: store it, answer whoever waits for it."""
         flight = self._flights.pop(key, None)
         confirmed = -1
@@ -188,11 +220,12 @@ class CacheBook:
         if old is not None:
             confirmed = max(confirmed, old.confirmed)
             self._remove(key)
-        size = len(response) + len(request_id) + ENTRY_OVERHEAD_BYTES
+        size = len(response) + len(request_id) + len(prompt) + ENTRY_OVERHEAD_BYTES
         evicted: list[str] = []
         if size <= self.limits.max_bytes:
             expires = now + self.limits.ttl_s
-            self._insert(key, Entry(response, request_id, now, expires, size, confirmed))
+            entry = Entry(response, request_id, now, expires, size, confirmed, prompt, scope)
+            self._insert(key, entry)
             evicted = self._evict(keep=key)
         self._changed(key, offset)
         return Settled(flight.leader if flight is not None else None, waiters, evicted)
@@ -268,6 +301,10 @@ class CacheBook:
         dirty, self._dirty = self._dirty, set()
         return sorted(dirty)
 
+    def mark_dirty(self, keys: list[str]) -> None:
+        """Snapshot these again (their last write failed)."""
+        self._dirty.update(keys)
+
     def snapshot(self, key: str) -> bytes | None:
         entry, flight = self._entries.get(key), self._flights.get(key)
         if entry is None and flight is None:
@@ -295,15 +332,18 @@ class CacheBook:
         if record.entry is not None:
             e = record.entry
             response = e.response.encode()
-            size = len(response) + len(e.origin) + ENTRY_OVERHEAD_BYTES
-            entry = Entry(response, e.origin, e.stored_at, e.expires_at, size)
+            size = len(response) + len(e.origin) + len(e.prompt) + ENTRY_OVERHEAD_BYTES
+            entry = Entry(
+                response, e.origin, e.stored_at, e.expires_at, size, prompt=e.prompt, scope=e.scope
+            )
             entry.confirmed = record.confirmed_offset
             self._insert(key, entry)
             self._dirty.update(self._evict(keep=key))
         if record.flight is not None:
             f = record.flight
             waiters = {
-                w.request_id: Asker(w.request_id, w.tenant, w.deadline, w.offset) for w in f.waiters
+                w.request_id: Asker(w.request_id, w.tenant, w.deadline, w.offset, w.first_seen)
+                for w in f.waiters
             }
             self._flights[key] = Flight(
                 f.leader, f.leader_offset, f.deadline, waiters, record.confirmed_offset
@@ -352,13 +392,24 @@ def _entry_record(key: str, entry: Entry) -> EntryRecord:
     except UnicodeDecodeError as exc:
         raise ValueError(f"response: the entry of {key} is not UTF-8 text") from exc
     return EntryRecord(
-        response=text, origin=entry.origin, stored_at=entry.stored_at, expires_at=entry.expires_at
+        response=text,
+        origin=entry.origin,
+        prompt=entry.prompt,
+        scope=entry.scope,
+        stored_at=entry.stored_at,
+        expires_at=entry.expires_at,
     )
 
 
 def _flight_record(flight: Flight) -> FlightRecord:
     waiters = [
-        WaiterRecord(request_id=w.request_id, tenant=w.tenant, deadline=w.deadline, offset=w.offset)
+        WaiterRecord(
+            request_id=w.request_id,
+            tenant=w.tenant,
+            deadline=w.deadline,
+            offset=w.offset,
+            first_seen=w.first_seen,
+        )
         for w in flight.waiters.values()
     ]
     return FlightRecord(

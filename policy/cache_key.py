@@ -12,6 +12,10 @@ keys, so dict order never splits a key):
 - **partition**: the exact key on exact routes (spreads evenly), the scope on semantic
   ones (a near neighbour must sit in the same partition's index).
 
+On a semantic route the compared **prompt** is the last message, when it is the user's
+text; every message before it (system prompt, earlier turns) joins the scope, so only the
+final question may be paraphrased. A request ending otherwise is cached exactly.
+
 Every field of :class:`LLMRequest` is either keyed or listed in :data:`IGNORED_FIELDS`
 with the reason; a test fails when a new field is neither, so adding one forces the
 choice.
@@ -26,7 +30,7 @@ from typing import Any, Final, Literal
 import orjson
 
 from policy.quality import ACCEPT_TRUNCATION
-from schemas.cache import CacheConfig
+from schemas.cache import CacheConfig, CacheTicket
 from schemas.chat import ChatMessage, TextPart
 from schemas.config import GatewayConfig
 from schemas.events import LLMRequest
@@ -86,6 +90,8 @@ class CacheKeys:
     scope: str
     exact: str
     partition: str
+    prompt: str = ""
+    """Semantic routes: the text compared and embedded ('' : cached exactly)."""
 
 
 def cacheability(request: LLMRequest, cache: CacheConfig | None) -> Cacheable | NotCacheable:
@@ -187,10 +193,30 @@ def partition_key(cache: CacheConfig, scope: str, exact: str) -> str:
     return scope if cache.mode == "semantic" else exact
 
 
+def semantic_prompt(request: LLMRequest) -> str | None:
+    """The last message's text when it is the user's and text only; else None."""
+    last = request.messages[-1] if request.messages else None
+    if last is None or last.role != "user":
+        return None
+    content = last.content
+    if isinstance(content, str):
+        return content
+    if content and all(isinstance(part, TextPart) for part in content):
+        return "\n".join(part.text for part in content if isinstance(part, TextPart))
+    return None
+
+
 def cache_keys(request: LLMRequest, cache: CacheConfig, target: str) -> CacheKeys:
     scope = scope_key(request, target, tenant_scope(request, cache))
+    prompt = semantic_prompt(request) if cache.mode == "semantic" else None
+    if prompt is None:
+        exact = exact_key(request, scope)
+        return CacheKeys(scope=scope, exact=exact, partition=exact)
+    # The turns before the prompt must match exactly: they join the scope.
+    before = [_message(m) for m in request.messages[:-1]]
+    scope = _digest({"scope": scope, "before": before})
     exact = exact_key(request, scope)
-    return CacheKeys(scope=scope, exact=exact, partition=partition_key(cache, scope, exact))
+    return CacheKeys(scope=scope, exact=exact, partition=scope, prompt=prompt)
 
 
 def _message(message: ChatMessage) -> dict[str, Any]:
@@ -205,3 +231,20 @@ def _message(message: ChatMessage) -> dict[str, Any]:
 
 def _digest(value: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def ticket_for(config: GatewayConfig, request: LLMRequest, route: str) -> CacheTicket | None:
+    """The cache ticket of a request triage routed to ``route``; None when not cached."""
+    found = config.route(route)
+    cache = found.cache if found is not None else None
+    if not isinstance(cacheability(request, cache), Cacheable) or cache is None:
+        return None
+    keys = cache_keys(request, cache, target_of(config, route))
+    return CacheTicket(
+        route=route,
+        key=keys.exact,
+        partition_key=keys.partition,
+        scope=keys.scope,
+        mode="semantic" if keys.prompt else "exact",
+        prompt=keys.prompt,
+    )

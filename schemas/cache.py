@@ -130,6 +130,7 @@ class EntryRecord(_Part):
     prompt: str = Field(
         default="", description="semantic routes: the prompt text embedded in the index"
     )
+    scope: str = Field(default="", description="semantic routes: the index scope of the prompt")
     stored_at: float = Field(description="epoch seconds")
     expires_at: float = Field(description="epoch seconds: not served from then on")
 
@@ -141,6 +142,7 @@ class WaiterRecord(_Part):
     tenant: str
     deadline: float = Field(description="epoch seconds: a deadline letter from then on")
     offset: int = Field(ge=0, description="its lookup's offset on the cache topic")
+    first_seen: float = Field(default=0.0, description="epoch seconds it was first seen")
 
 
 class FlightRecord(_Part):

@@ -237,7 +237,7 @@ DeadLetterReason = Literal[
 ]
 
 
-DeadLetterStage = Literal["triage", "admission", "dispatch", "retry", "usage_sink"]
+DeadLetterStage = Literal["triage", "cache", "admission", "dispatch", "retry", "usage_sink"]
 
 
 class LimitInfo(_Part):

@@ -73,7 +73,7 @@ class LLMResponse(Event):
     finish_reason: FinishReason
     usage: TokenUsage
     cost_usd: Decimal
-    attempts: int = Field(ge=1)
+    attempts: int = Field(ge=0, description="provider attempts made for it; 0: from the cache")
     latency_ms: float = Field(ge=0, description="from first sight at triage to the answer")
     provider_request_id: str | None = None
     downgraded: bool = Field(default=False, description="a soft budget sent it to a cheaper model")

@@ -25,6 +25,7 @@ from policy.admission_decisions import Admit, Reject
 from schemas.admission import AdmitEvent, SpendEvent, admission_event
 from schemas.base import utcnow
 from schemas.config import GatewayConfig
+from streams.cache_fill import send_to_cache
 from streams.dead_letters import schema_invalid
 from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
@@ -85,6 +86,8 @@ class AdmissionStage:
         if isinstance(decision, Admit):
             await self.publisher.send(self.topics.dispatch, decision.dispatch, rid)
         elif isinstance(decision, Reject):
+            if (ticket := event.dispatch.cache) is not None:
+                await send_to_cache(self.publisher, self.topics.cache, ticket, decision.letter)
             send = self.publisher.send(self.topics.dlq, decision.letter, rid)
             if await self.ledger.settle(rid, send):
                 await self.publisher.send(self.topics.usage, decision.usage, rid)

@@ -29,15 +29,20 @@ from store import UsageStore, open_backend
 from store.owner import StoreOwner
 from streams.admission import AdmissionStage, is_admit
 from streams.alerting import AlertMonitor
+from streams.cache import CacheStage, is_lookup
+from streams.cache_state import CacheStates
 from streams.dead_letters import internal_error, letter_mask
 from streams.dispatch import Dispatcher
+from streams.forwarding import forward
 from streams.health import HealthBoard
 from streams.model_client import ModelClient
 from streams.outcome_ledger import OutcomeLedger
 from streams.provider_limiter import ProviderLimiter
 from streams.publisher import Publisher
 from streams.retry import RetryHolder
+from streams.semantic_embedder import semantic_embedder
 from streams.tenant_state import TenantStates
+from streams.topic_reader import read_at
 from streams.topics import topic_names
 from streams.triage import TriageStage
 from streams.usage_sink import UsageBatcher, UsageSink
@@ -123,6 +128,7 @@ def create_app(
 
     # The admission topic and the tenant states that follow its partitions.
     admission_partitions: list[tuple[str, TenantStates]] = []
+    caches: list[CacheStates] = []  # the cache books follow the cache topic's partitions
     # A worker's share of every provider limit follows the dispatch partitions it owns.
     limiter = ProviderLimiter(config)
 
@@ -131,6 +137,8 @@ def create_app(
             window.on_revoked()
         for _, states in admission_partitions:
             states.on_revoked()
+        for cache_states in caches:
+            cache_states.on_revoked()
         limiter.on_revoked()
 
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -139,6 +147,8 @@ def create_app(
             window.on_assigned(owned)
         for topic, states in admission_partitions:
             states.on_assigned(p for t, p in owned if t == topic)
+        for cache_states in caches:
+            cache_states.on_assigned(p for t, p in owned if t == names.cache)
         dispatching = sum(1 for t, _ in owned if t == names.dispatch)
         limiter.on_assigned(dispatching, config.topics.partitions)
 
@@ -264,6 +274,42 @@ def create_app(
             finally:
                 writer.cancel()
                 await states.stop()
+
+        async def send_cache_record(partition: int, key: str, value: bytes | None) -> None:
+            await publisher.send_record(names.cache_state, key, value, partition)
+
+        async def read_cache_at(partition: int, offset: int) -> bytes | None:
+            return await read_at(bootstrap, names.cache, partition, offset)
+
+        embedder = semantic_embedder(config)
+        cache_states = CacheStates(
+            config,
+            bootstrap,
+            send_cache_record,
+            embedder,
+            config.admission.snapshot_interval_ms / 1000,
+        )
+        caches.append(cache_states)
+
+        @app.agent(topics[names.cache], name="cache", supervisor_strategy=_CRASH)
+        async def cache_agent(stream: faust.StreamT[bytes]) -> None:
+            stage = CacheStage(
+                config,
+                publisher,
+                ledger,
+                cache_states,
+                lambda dispatch: forward(config, publisher, dispatch),
+                read_cache_at,
+            )
+            writer = asyncio.create_task(cache_states.run())
+            expiry = asyncio.create_task(stage.run_expiry())
+            try:
+                w = window("cache", stage.handle, _ADMISSION_IN_FLIGHT, ledger, is_lookup)
+                await w.run(stream)
+            finally:
+                writer.cancel()
+                expiry.cancel()
+                await cache_states.stop()
 
     if role in ("analytics", "all"):
         owner = store_owner(config)

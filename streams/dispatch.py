@@ -42,6 +42,7 @@ from schemas.events import (
     UsageEvent,
 )
 from streams.answer import response_for
+from streams.cache_fill import send_to_cache
 from streams.candidate_gate import CandidateGate, Hold
 from streams.consensus import Consensus, FanOutFailed
 from streams.dead_letters import schema_invalid
@@ -226,6 +227,10 @@ class Dispatcher:
             )
             await self.publisher.send(self.topics.admission, spend, tenant)
         topic, event = outcome
+        # A cache leader's answer (or failure) goes to the requests waiting for it before
+        # the outcome is out: once it is, a replay of this event is dropped (cache.md).
+        if ev.cache is not None:
+            await send_to_cache(self.publisher, self.topics.cache, ev.cache, event)
         sends = [self.publisher.send(self.topics.usage, usage, request_id)] if usage else []
         settle = self.ledger.settle(request_id, self.publisher.send(topic, event, request_id))
         done = await asyncio.gather(settle, *sends)

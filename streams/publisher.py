@@ -44,6 +44,15 @@ class Publisher:
         )
         await fut
 
+    async def send_record(
+        self, topic: str, key: str, value: bytes | None, partition: int | None = None
+    ) -> None:
+        """A state record as it is (``None``: a tombstone for ``key``), awaited."""
+        fut = await self._topics[topic].send(
+            key=key.encode(), value=value, partition=partition, force=True
+        )
+        await fut
+
     async def enqueue(self, topic: str, event: Event, key: str | None) -> Awaitable[object]:
         """Hand ``event`` to the producer, in order after earlier ones, without waiting for
         the broker: the returned future completes once the broker has it."""

@@ -76,3 +76,23 @@ async def tail(
         for tp, records in batches.items():
             for record in records:
                 on_record(tp, record)
+
+
+async def read_at(bootstrap: str, topic: str, partition: int, offset: int) -> bytes | None:
+    """The value at ``offset`` of one partition; None when it was deleted or compacted away
+    (the first record at or after ``offset`` is another one)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    tp = TopicPartition(topic, partition)
+    try:
+        await consumer.start()
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        for _ in range(20):  # bounded: a present record arrives in the first fetch or two
+            batch = await consumer.getmany(tp, timeout_ms=500, max_records=1)
+            for record in batch.get(tp, []):
+                return record.value if record.offset == offset else None
+        return None
+    finally:
+        await consumer.stop()

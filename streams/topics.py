@@ -32,6 +32,8 @@ def topic_names(topics: TopicsConfig) -> list[str]:
         topics.alerts,
         topics.health,
         topics.chunks,
+        topics.cache,
+        topics.cache_state,
     ]
 
 
@@ -49,6 +51,9 @@ def message_limits(topics: TopicsConfig, limits: LimitsConfig) -> dict[str, int]
         # A snapshot holds every reservation of a tenant (~150 bytes each).
         topics.admission_state: limits.largest_message_bytes,
         topics.responses: limits.response_topic_bytes,
+        # A lookup carries its dispatch event, a fill its response: either may be largest.
+        topics.cache: limits.largest_message_bytes,
+        topics.cache_state: limits.largest_message_bytes,
     }
 
 
@@ -64,7 +69,11 @@ def compacted(topics: TopicsConfig) -> dict[str, dict[str, str]]:
         "segment.ms": "60000",
         "min.cleanable.dirty.ratio": "0.1",
     }
-    return {topics.admission_state: dict(settings), topics.health: dict(settings)}
+    return {
+        topics.admission_state: dict(settings),
+        topics.health: dict(settings),
+        topics.cache_state: dict(settings),
+    }
 
 
 async def ensure_topics(

@@ -1,6 +1,7 @@
 """Triage: validate, deduplicate, classify and route a request into a dispatch event.
 
-A tenant with budgets or rate limits goes through admission first (streams/admission.py).
+A cacheable request goes to the cache stage first (streams/cache.py); a tenant with
+budgets or rate limits goes through admission (streams/admission.py).
 
 :func:`triage` is pure apart from the dedup memory; :class:`TriageStage` publishes its
 outcome.
@@ -17,17 +18,19 @@ import orjson
 from pydantic import ValidationError
 
 from adapters.capabilities import Capabilities
+from policy.cache_key import ticket_for
 from policy.context_fit import preload_for
 from policy.retry import deadline_for
 from policy.router import RoutingError, plan_request
 from policy.scoring import Classifier, build_classifier
 from policy.strategy import NO_LATENCY, Rotation, model_capabilities
-from schemas.admission import AdmitEvent
 from schemas.base import utcnow
+from schemas.cache_events import CacheLookup
 from schemas.config import GatewayConfig
 from schemas.events import DeadLetter, DeadLetterReason, DispatchEvent, LLMRequest, UsageEvent
 from schemas.routes import RetryPolicyConfig
 from streams.dead_letters import describe, identity, unreadable
+from streams.forwarding import forward
 from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
 from streams.redaction import pii_refusal
@@ -217,7 +220,7 @@ class TriageStage:
                 log.info("request %s already answered: dropped at triage", rid)
                 return
             try:
-                await self._forward(outcome.dispatch)
+                await self._route(outcome.dispatch)
             except BaseException:
                 self.recent.forget(rid)  # the window runs this handler again: not a duplicate
                 raise
@@ -233,11 +236,15 @@ class TriageStage:
         else:
             log.info("duplicate request_id %s dropped at triage", outcome.request_id)
 
-    async def _forward(self, dispatch: DispatchEvent) -> None:
-        """To admission when the tenant has budgets or rate limits, else to dispatch."""
-        tenant = dispatch.request.tenant
-        if self.config.admission.policy_for(tenant) is None:
-            await self.publisher.send(self.topics.dispatch, dispatch, dispatch.request_id)
+    async def _route(self, dispatch: DispatchEvent) -> None:
+        """A cacheable request to the cache stage (its ticket on the dispatch event);
+        the rest on to admission or dispatch."""
+        ticket = ticket_for(self.config, dispatch.request, dispatch.route)
+        if ticket is None:
+            await forward(self.config, self.publisher, dispatch)
             return
-        admit = AdmitEvent(request_id=dispatch.request_id, tenant=tenant, dispatch=dispatch)
-        await self.publisher.send(self.topics.admission, admit, tenant)
+        dispatch = dispatch.model_copy(update={"cache": ticket})
+        lookup = CacheLookup(
+            request_id=dispatch.request_id, tenant=dispatch.request.tenant, dispatch=dispatch
+        )
+        await self.publisher.send(self.topics.cache, lookup, ticket.partition_key)

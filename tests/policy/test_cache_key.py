@@ -192,7 +192,12 @@ def test_tenants_are_isolated_unless_the_route_shares() -> None:
 
 def test_partition_key_is_the_exact_key_or_the_scope() -> None:
     a = _request()
-    b = _request(messages=[{"role": "user", "content": "How far is 5 km in miles?"}])
+    b = _request(
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "How far is 5 km in miles?"},
+        ]
+    )
     exact, semantic = CacheConfig(), CacheConfig(mode="semantic")
     ka, kb = cache_keys(a, exact, TARGET), cache_keys(b, exact, TARGET)
     assert ka.partition == ka.exact and ka.partition != kb.partition
@@ -303,3 +308,28 @@ def test_tool_results_only_where_the_route_allows() -> None:
     assert _verdict(route, messages=TOOL_TURN, tools=tools) == Cacheable()
     # Declaring tools is not a tool result: the first turn of a tool conversation caches.
     assert _verdict(messages=TOOL_TURN[:1], tools=tools) == Cacheable()
+
+
+def test_semantic_prompt_is_the_last_user_text_and_earlier_turns_join_the_scope() -> None:
+    semantic = CacheConfig(mode="semantic")
+    system = {"role": "system", "content": "Answer briefly."}
+    a = _request(messages=[system, {"role": "user", "content": "Convert 5 km to miles"}])
+    b = _request(messages=[system, {"role": "user", "content": "5 km in miles?"}])
+    other_system = {"role": "system", "content": "Answer at length."}
+    c = _request(messages=[other_system, {"role": "user", "content": "5 km in miles?"}])
+    ka, kb, kc = (cache_keys(r, semantic, TARGET) for r in (a, b, c))
+    assert ka.prompt == "Convert 5 km to miles" and kb.prompt == "5 km in miles?"
+    assert ka.scope == kb.scope and ka.partition == ka.scope
+    assert kc.scope != kb.scope  # another system prompt: never a neighbour
+
+
+def test_a_semantic_route_caches_exactly_what_does_not_end_in_user_text() -> None:
+    semantic = CacheConfig(mode="semantic")
+    ending = _request(
+        messages=[
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+        ]
+    )
+    keys = cache_keys(ending, semantic, TARGET)
+    assert keys.prompt == "" and keys.partition == keys.exact

@@ -1,0 +1,275 @@
+"""The cache books of the cache-topic partitions this worker owns, kept on a compacted
+topic (docs/design/cache.md; the same scheme as streams/tenant_state.py).
+
+Partition *p* of ``llm.cache`` has one :class:`~policy.cache_book.CacheBook` per route
+(and a :class:`~policy.semantic_cache.SemanticShelf` for semantic routes) here, and one
+record per key on partition *p* of ``llm.cache-state``:
+
+- **load**: at assignment, the state partition is read from the beginning to its end
+  offset (the last record per key wins, a tombstone drops the key); the shelves are
+  rebuilt from the entries' prompts; cache events of *p* wait on :meth:`ready`;
+- **persist**: a handler that published an event's outputs awaits :meth:`persisted`; the
+  writer snapshots every key changed since its last round (a tombstone for a key with no
+  entry or flight left) at most once per ``interval_s``, and resolves the waiters when
+  the broker has them;
+- **rebalance**: writes stop at revocation and resume at the next assignment; the books
+  of lost partitions are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from policy.cache_book import CacheBook, partition_limits
+from policy.semantic_cache import Embed, SemanticShelf
+from schemas.cache import CacheConfig, CacheRecord
+from schemas.config import GatewayConfig
+
+log = logging.getLogger(__name__)
+
+# Sends one record to the state topic: (partition, key, value; None is a tombstone).
+RecordSender = Callable[[int, str, bytes | None], Awaitable[None]]
+
+_LOAD_RETRY_S = 2.0
+
+
+class CachePartition:
+    """One owned partition's books and shelves, by route."""
+
+    def __init__(self, config: GatewayConfig, embedder: Callable[[], tuple[Embed, int]]) -> None:
+        self._config = config
+        self._embedder = embedder
+        self.books: dict[str, CacheBook] = {}
+        self.shelves: dict[str, SemanticShelf] = {}
+        self.ready = asyncio.Event()
+        self.loader: asyncio.Task[None] | None = None
+
+    def cache_of(self, route: str) -> CacheConfig:
+        found = self._config.route(route)
+        # A route renamed or stripped of its cache keeps serving what it holds, with the
+        # default bounds, until its entries expire.
+        return found.cache if found is not None and found.cache is not None else CacheConfig()
+
+    def book(self, route: str) -> CacheBook:
+        found = self.books.get(route)
+        if found is None:
+            limits = partition_limits(self.cache_of(route), self._config.topics.partitions)
+            found = self.books[route] = CacheBook(route, limits)
+        return found
+
+    def shelf(self, route: str) -> SemanticShelf:
+        found = self.shelves.get(route)
+        if found is None:
+            embed, dim = self._embedder()
+            found = self.shelves[route] = SemanticShelf(embed, dim)
+        return found
+
+    def restore(self, value: bytes) -> None:
+        record = CacheRecord.from_bytes(value)
+        book = self.book(record.route)
+        key = book.restore(value)
+        entry = record.entry
+        if entry is not None and entry.prompt and entry.scope and book.entry(key, time.time()):
+            self.shelf(record.route).add(entry.scope, key, entry.prompt)
+
+
+async def read_records(
+    bootstrap: str, topic: str, partitions: Iterable[int]
+) -> dict[int, dict[str, bytes]]:
+    """The last record per key on each partition (a tombstone removes the key)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    try:
+        await consumer.start()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        result: dict[int, dict[str, bytes]] = {tp.partition: {} for tp in tps}
+        if not tps:
+            return result
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        behind = {tp for tp in tps if ends[tp] > 0}
+        while behind:
+            batches = await consumer.getmany(*behind, timeout_ms=500, max_records=5000)
+            for tp, messages in batches.items():
+                records = result[tp.partition]
+                for message in messages:
+                    if message.key is None:
+                        continue
+                    key = message.key.decode()
+                    if message.value is None:
+                        records.pop(key, None)
+                    else:
+                        records[key] = message.value
+            for tp in list(behind):
+                if await consumer.position(tp) >= ends[tp]:
+                    behind.discard(tp)
+        return result
+    finally:
+        await consumer.stop()
+
+
+class CacheStates:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        bootstrap: str,
+        send: RecordSender,
+        embedder: Callable[[], tuple[Embed, int]],
+        interval_s: float,
+    ) -> None:
+        self._config = config
+        self._bootstrap = bootstrap
+        self._topic = config.topics.cache_state
+        self._send = send
+        self._embedder = embedder
+        self._interval_s = interval_s
+        self._parts: dict[int, CachePartition] = {}
+        self._waiting: dict[int, list[asyncio.Future[None]]] = {}
+        self._wake = asyncio.Event()
+        self._writing = asyncio.Event()
+        self.records_written = 0
+
+    # -- the stage's side ------------------------------------------------------------
+
+    async def ready(self, partition: int) -> CachePartition:
+        """The partition's books, once loaded (it may be assigned a moment later)."""
+        while True:
+            part = self._parts.get(partition)
+            if part is not None:
+                await part.ready.wait()
+                if self._parts.get(partition) is part:
+                    return part
+            else:
+                await asyncio.sleep(0.05)
+
+    def owned(self) -> list[tuple[int, CachePartition]]:
+        return [(p, part) for p, part in self._parts.items() if part.ready.is_set()]
+
+    async def persisted(self, partition: int) -> None:
+        """Return once the partition's changes up to this call are on the broker."""
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(partition, []).append(fut)
+        self._wake.set()
+        await fut
+
+    # -- rebalances ------------------------------------------------------------------
+
+    def on_revoked(self) -> None:
+        self._writing.clear()
+
+    def on_assigned(self, partitions: Iterable[int]) -> None:
+        owned = set(partitions)
+        for p in [p for p in self._parts if p not in owned]:
+            part = self._parts.pop(p)
+            if part.loader is not None:
+                part.loader.cancel()
+            for fut in self._waiting.pop(p, []):
+                fut.cancel()
+        new = {p: CachePartition(self._config, self._embedder) for p in owned - self._parts.keys()}
+        self._parts.update(new)
+        if new:
+            task = asyncio.create_task(self._load(new))
+            for part in new.values():
+                part.loader = task
+        self._writing.set()
+
+    async def _load(self, parts: dict[int, CachePartition]) -> None:
+        t0 = time.monotonic()
+        partitions = sorted(parts)
+        while True:
+            try:
+                found = await read_records(self._bootstrap, self._topic, partitions)
+                break
+            except Exception as exc:  # broker away: the cache of these partitions waits
+                log.warning("loading cache state of %s failed, retrying: %r", partitions, exc)
+                await asyncio.sleep(_LOAD_RETRY_S)
+        keys = 0
+        for p, records in found.items():
+            part = parts[p]
+            if self._parts.get(p) is not part:
+                continue  # lost meanwhile
+            for key, value in records.items():
+                try:
+                    part.restore(value)
+                except (ValidationError, ValueError) as exc:
+                    # Written by a newer or broken writer: only what replays rebuild is lost.
+                    log.error("unreadable cache record %s on partition %d: %s", key, p, exc)
+                    continue
+                keys += 1
+            for book in part.books.values():
+                book.take_dirty()  # as loaded: nothing to write back
+            part.ready.set()
+        log.info(
+            "cache state of partitions %s loaded: %d keys in %.2fs",
+            partitions,
+            keys,
+            time.monotonic() - t0,
+        )
+
+    # -- writing ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Write the changed keys of partitions with waiters, at most once per interval."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._writing.wait()
+            started = time.monotonic()
+            batch, self._waiting = self._waiting, {}
+            await asyncio.gather(*(self._write(p, futs) for p, futs in batch.items()))
+            rest = self._interval_s - (time.monotonic() - started)
+            if rest > 0:
+                await asyncio.sleep(rest)
+
+    def touch(self) -> None:
+        """Something changed outside a handler (expiry): write it in the next round."""
+        for p in self._parts:
+            self._waiting.setdefault(p, [])
+        self._wake.set()
+
+    async def _write(self, partition: int, futs: list[asyncio.Future[None]]) -> None:
+        part = self._parts.get(partition)
+        live = [f for f in futs if not f.done()]
+        if part is None:
+            for fut in live:
+                fut.cancel()
+            return
+        sends = []
+        taken: list[tuple[CacheBook, list[str]]] = []
+        for route, book in part.books.items():
+            shelf = part.shelves.get(route)
+            keys = book.take_dirty()
+            taken.append((book, keys))
+            for key in keys:
+                if shelf is not None and not book.holds(key):
+                    shelf.remove(key)  # evicted or expired
+                sends.append(self._send(partition, key, book.snapshot(key)))
+        try:
+            await asyncio.gather(*sends)
+        except Exception as exc:
+            for book, keys in taken:
+                book.mark_dirty(keys)  # the retried handler's round writes them again
+            for fut in live:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        self.records_written += len(sends)
+        for fut in live:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def stop(self) -> None:
+        for part in self._parts.values():
+            if part.loader is not None:
+                part.loader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await part.loader
