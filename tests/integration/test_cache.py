@@ -208,3 +208,45 @@ async def test_semantic_hits_on_paraphrases_never_on_near_misses_and_entries_exp
     finally:
         assert worker.stop() == 0, worker.process.log_text()[-2000:]
         emulator.stop()
+
+
+async def test_waiters_get_their_leaders_dead_letter(
+    kafka_bootstrap: str, test_name: str, tmp_path: Path
+) -> None:
+    emulator = Emulator(tmp_path, {"seed": 9, "default": SLOW})
+    routes = [
+        *ROUTES,
+        {
+            "name": "failing",
+            "by_name_only": True,
+            "primary": "gpt-4o-mini",
+            "cache": {},
+            "retry": {"max_attempts": 1},
+        },
+    ]
+    config = gateway_config(tmp_path, emulator.url, test_name, routes=routes)
+    run = Run(kafka_bootstrap, config)
+    worker = Worker(tmp_path, config, kafka_bootstrap, role="gateway")
+    try:
+        emulator.fault("gpt-4o-mini", 500, 600)  # one attempt allowed: no retry
+        same = [_event(f"f{i}", "Refuse me.", route="failing") for i in range(30)]
+        await run.send(same)
+        names = [run.topics["responses"], run.topics["dlq"]]
+
+        def done(got: dict[str, list[dict[str, Any]]]) -> bool:
+            return len(got[names[0]]) + len(got[names[1]]) >= len(same)
+
+        got = await collect(kafka_bootstrap, names, done, deadline_s=120)
+        calls = _calls(emulator)
+    finally:
+        assert worker.stop() == 0, worker.process.log_text()[-2000:]
+        emulator.stop()
+    assert not got[names[0]]
+    letters = {d["request_id"]: d for d in got[names[1]]}
+    assert set(letters) == {rid for rid, _ in same} and len(got[names[1]]) == len(same)
+    leaders = {rid for rid, d in letters.items() if d["stage"] == "dispatch"}
+    waiters = {rid: d for rid, d in letters.items() if d["stage"] == "cache"}
+    assert calls == len(leaders) and waiters, (calls, len(leaders))
+    for d in waiters.values():
+        named = [rid for rid in leaders if f"identical request {rid}," in d["detail"]]
+        assert len(named) == 1 and d["reason"] == letters[named[0]]["reason"], d
