@@ -1,8 +1,8 @@
-"""``routeyard report``: usage summaries and the router section, as table, CSV or JSON.
+"""``routeyard report``: usage summaries, the router and cache sections, as table, CSV or JSON.
 
-The figures come from the analytics query API's documents (``/api/summary`` and
-``/api/router``, docs/design/analytics.md); this module only checks the command's
-arguments and renders. Money stays a decimal string or :class:`Decimal` throughout.
+The figures come from the analytics query API's documents (``/api/summary``,
+``/api/router`` and ``/api/cache``, docs/design/analytics.md); this module only checks the
+command's arguments and renders. Money stays a decimal string or :class:`Decimal` throughout.
 
 """
 
@@ -66,7 +66,7 @@ _TITLES = {
     "saved_usd": "saved $",
     "share": "share%",
 }
-_RATES = frozenset({"error_rate", "fallback_rate", "share"})
+_RATES = frozenset({"error_rate", "fallback_rate", "share", "hit_rate"})
 _MONEY = frozenset({"cost_usd", "cost_if_strongest_usd", "saved_usd"})
 _TEXT = frozenset({*DIMENSIONS, "strongest_model"})
 
@@ -125,7 +125,7 @@ def _decimal(value: Any) -> Decimal:
         return Decimal(0)
 
 
-def _money(value: Any) -> str:
+def money(value: Any) -> str:
     """At least six decimals, more when the amount has them: exact, yet readable."""
     amount = _decimal(value)
     if amount == amount.quantize(Decimal("0.000001")):
@@ -137,7 +137,7 @@ def _cell(key: str, value: Any) -> str:
     if value is None:
         return "-"
     if key in _MONEY:
-        return _money(value)
+        return money(value)
     if key in _RATES:
         return f"{float(value) * 100:.1f}"
     if key.endswith("_ms"):
@@ -145,8 +145,14 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
-def _table(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[str]:
-    cells = [[_TITLES.get(k, k) for k in keys]]
+def text_table(
+    rows: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    titles: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Aligned columns, text left and numbers right; ``titles`` override the headings."""
+    names = {**_TITLES, **(titles or {})}
+    cells = [[names.get(k, k) for k in keys]]
     cells += [[_cell(k, row.get(k)) for k in keys] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(keys))]
     out = []
@@ -159,7 +165,7 @@ def _table(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[str]:
     return out
 
 
-def _csv(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> str:
+def csv_table(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(keys)
@@ -181,11 +187,11 @@ def summary_table(summary: Mapping[str, Any]) -> str:
     )
     if not rows:
         return f"{head}\nno usage recorded in this range"
-    lines = [head, *_table(rows, [*dims, *METRICS])]
+    lines = [head, *text_table(rows, [*dims, *METRICS])]
     cost = sum((_decimal(r.get("cost_usd", 0)) for r in rows), Decimal(0))
     requests = sum(int(r.get("requests") or 0) for r in rows)
     calls = sum(int(r.get("calls") or 0) for r in rows)
-    total = f"total cost: ${_money(cost)} over {requests} requests, {calls} calls"
+    total = f"total cost: ${money(cost)} over {requests} requests, {calls} calls"
     interrupted = sum(int(r.get("interrupted") or 0) for r in rows)
     if interrupted:
         # Those calls were made but their result, and so their cost, is unknown.
@@ -195,7 +201,7 @@ def summary_table(summary: Mapping[str, Any]) -> str:
 
 
 def summary_csv(summary: Mapping[str, Any]) -> str:
-    return _csv(summary.get("rows") or [], [*_dims(summary), *METRICS])
+    return csv_table(summary.get("rows") or [], [*_dims(summary), *METRICS])
 
 
 _TIER_KEYS = ("tier", "model", "requests", "share")
@@ -227,20 +233,20 @@ def router_table(router: Mapping[str, Any]) -> str:
     if not tiers and not routes:
         return f"{head}\nno routed requests in this range"
     lines = [head, "requests by tier and model:"]
-    lines += ["  " + line for line in _table(tiers, _TIER_KEYS)]
+    lines += ["  " + line for line in text_table(tiers, _TIER_KEYS)]
     lines.append("cost against sending each call to its route's strongest model:")
-    lines += ["  " + line for line in _table(routes, _ROUTE_KEYS)]
+    lines += ["  " + line for line in text_table(routes, _ROUTE_KEYS)]
     share = router.get("saved_share")
     share_text = "-" if share is None else f"{float(share) * 100:.1f}%"
     lines.append(
-        f"routing saved ${_money(router.get('saved_usd'))} ({share_text}) of"
-        f" ${_money(router.get('cost_if_strongest_usd'))}; paid ${_money(router.get('cost_usd'))}."
+        f"routing saved ${money(router.get('saved_usd'))} ({share_text}) of"
+        f" ${money(router.get('cost_if_strongest_usd'))}; paid ${money(router.get('cost_usd'))}."
         " An estimate: the strongest model is priced on the same token counts."
     )
     for u in router.get("unpriced") or []:
         lines.append(
             f"not priced: {u.get('route')}/{u.get('model')}, {u.get('requests')} requests,"
-            f" ${_money(u.get('cost_usd'))}: {u.get('reason')}"
+            f" ${money(u.get('cost_usd'))}: {u.get('reason')}"
         )
     lines += [f"note: {w}" for w in router.get("warnings") or []]
     return "\n".join(lines)
@@ -249,21 +255,32 @@ def router_table(router: Mapping[str, Any]) -> str:
 def router_csv(router: Mapping[str, Any]) -> str:
     """Two CSV tables, tiers then routes, separated by an empty line."""
     return (
-        _csv(router.get("tiers") or [], _TIER_KEYS) + "\n" + _csv(_route_rows(router), _ROUTE_KEYS)
+        csv_table(router.get("tiers") or [], _TIER_KEYS)
+        + "\n"
+        + csv_table(_route_rows(router), _ROUTE_KEYS)
     )
 
 
 def render_report(
-    summary: Mapping[str, Any] | None, router: Mapping[str, Any] | None, fmt: Format
+    summary: Mapping[str, Any] | None,
+    router: Mapping[str, Any] | None,
+    fmt: Format,
+    cache: Mapping[str, Any] | None = None,
 ) -> str:
     """The sections that were asked for (None: left out), in one format."""
+    # Imported here: the cache section renders with this module's tables.
+    from routeyard.report_cache import cache_csv, cache_table
+
     if fmt == "json":
-        doc = {k: v for k, v in (("summary", summary), ("router", router)) if v is not None}
+        sections = (("summary", summary), ("router", router), ("cache", cache))
+        doc = {k: v for k, v in sections if v is not None}
         return json.dumps(doc, indent=2, default=str)
     parts = []
     if summary is not None:
         parts.append(summary_csv(summary) if fmt == "csv" else summary_table(summary))
     if router is not None:
         parts.append(router_csv(router) if fmt == "csv" else router_table(router))
+    if cache is not None:
+        parts.append(cache_csv(cache) if fmt == "csv" else cache_table(cache))
     # CSV tables end in a newline already: one more leaves the empty line between tables.
     return ("\n" if fmt == "csv" else "\n\n").join(parts).rstrip("\n")

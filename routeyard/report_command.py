@@ -45,24 +45,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = gateway_config(args.config)
     window = {"since": iso_z(since), "until": iso_z(until)}
     params = {**window, "by": ",".join(args.by), "source": args.source}
-    summary = router = None
+    summary = router = cache = None
     try:
         if args.section in ("all", "summary"):
             summary = fetch_json(config, "/api/summary", params)
         if args.section in ("all", "router"):
             router = fetch_json(config, "/api/router", window)
+        if args.section in ("all", "cache"):
+            cache = fetch_json(config, "/api/cache", {**window, "source": args.source})
     except QueryError as exc:
         # The API's parameters are the command's flags, by the same names.
         raise UsageError(f"--{exc}" if exc.param in params else str(exc)) from exc
     except AnalyticsUnreachable as exc:
         raise UsageError(str(exc)) from exc
-    print(render_report(summary, router, args.format))
+    print(render_report(summary, router, args.format, cache))
     return 0
 
 
 def add_report_parser(sub: Any) -> None:
     p = sub.add_parser(
-        "report", help="requests, errors, latency, tokens and cost by dimension; routing's saving"
+        "report",
+        help="requests, errors, latency, tokens and cost by dimension; routing's and the"
+        " cache's saving",
     )
     p.add_argument("--config", required=True)
     ages = "ISO 8601 (UTC unless an offset is given), now, or an age such as 90m, 1h, 7d"
@@ -74,7 +78,7 @@ def add_report_parser(sub: Any) -> None:
         "--by",
         type=_report_by,
         default="model",
-        help="comma list of model, provider, tenant, route, task_type, tier, hour, day"
+        help="comma list of model, provider, tenant, route, task_type, tier, cache, hour, day"
         " (default model)",
     )
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -86,8 +90,9 @@ def add_report_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--section",
-        choices=["all", "summary", "router"],
+        choices=["all", "summary", "router", "cache"],
         default="all",
-        help="router: tier mix and the estimated saving against each route's strongest model",
+        help="router: tier mix and the estimated saving against each route's strongest model;"
+        " cache: hits, hit rate and saving by route and by kind",
     )
     p.set_defaults(func=cmd_report)

@@ -6,6 +6,15 @@ compare them. Definitions (docs/design/analytics.md): ``calls`` are completed pr
 calls (success + error), ``requests`` are first calls (one per request, a consensus
 fan-out's lead voter alone) plus rejections, latency quantiles are over successes,
 ``interrupted`` calls (started, never completed) come from raw rows.
+
+Cache hits (``outcome = 'cache_hit'``, docs/design/cache.md) are requests answered, so
+they count in ``requests`` and ``successes`` (cost 0, under the served answer's model),
+and in ``cache_hits``, ``hit_rate`` (hits / requests) and ``saved_usd`` (what the served
+answers cost when made). They are not provider calls: ``calls``, ``errors``, the error
+and fallback rates, the latency quantiles and the token sums leave them out, so a model's
+figures describe its provider alone and tokens match what was billed. So ``successes``
+can exceed ``calls``; ``successes - cache_hits`` is the provider's successes. The
+``cache`` dimension is the hit's kind (exact, semantic, coalesced), '' for every other row.
 """
 
 from __future__ import annotations
@@ -20,7 +29,9 @@ from typing import Any, Literal, get_args
 from store.migrations.m0013_request_lead import FIRST_CALL
 from store.usage import UsageStore
 
-Dimension = Literal["model", "provider", "tenant", "route", "task_type", "tier", "hour", "day"]
+Dimension = Literal[
+    "model", "provider", "tenant", "route", "task_type", "tier", "cache", "hour", "day"
+]
 Step = Literal["minute", "hour", "day"]
 Source = Literal["rollup", "raw"]
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
@@ -110,15 +121,20 @@ def iso_z(value: datetime) -> str:
 
 
 _COMPLETED = "outcome IN ('success', 'error')"
+_HIT = "outcome = 'cache_hit'"
+_NOT_HIT = "outcome != 'cache_hit'"
 
 # Metric -> (expression over the rollup, expression over deduplicated raw rows).
 _METRICS: dict[str, tuple[str, str]] = {
     "requests": (
-        f"sumIf(rows, (first_call AND {_COMPLETED}) OR outcome = 'rejected')",
-        f"countIf((first_call AND {_COMPLETED}) OR outcome = 'rejected')",
+        f"sumIf(rows, (first_call AND {_COMPLETED}) OR outcome = 'rejected' OR {_HIT})",
+        f"countIf((first_call AND {_COMPLETED}) OR outcome = 'rejected' OR {_HIT})",
     ),
     "calls": (f"sumIf(rows, {_COMPLETED})", f"countIf({_COMPLETED})"),
-    "successes": ("sumIf(rows, outcome = 'success')", "countIf(outcome = 'success')"),
+    "successes": (
+        f"sumIf(rows, outcome = 'success' OR {_HIT})",
+        f"countIf(outcome = 'success' OR {_HIT})",
+    ),
     "errors": ("sumIf(rows, outcome = 'error')", "countIf(outcome = 'error')"),
     "rejected": ("sumIf(rows, outcome = 'rejected')", "countIf(outcome = 'rejected')"),
     "skipped": ("sumIf(rows, outcome = 'skipped')", "countIf(outcome = 'skipped')"),
@@ -126,10 +142,21 @@ _METRICS: dict[str, tuple[str, str]] = {
         f"sumIf(rows, is_fallback AND {_COMPLETED})",
         f"countIf(is_fallback AND {_COMPLETED})",
     ),
-    "input_tokens": ("sum(input_tokens)", "sum(toUInt64(input_tokens))"),
-    "output_tokens": ("sum(output_tokens)", "sum(toUInt64(output_tokens))"),
-    "cached_input_tokens": ("sum(cached_input_tokens)", "sum(toUInt64(cached_input_tokens))"),
+    "input_tokens": (
+        f"sumIf(input_tokens, {_NOT_HIT})",
+        f"sumIf(toUInt64(input_tokens), {_NOT_HIT})",
+    ),
+    "output_tokens": (
+        f"sumIf(output_tokens, {_NOT_HIT})",
+        f"sumIf(toUInt64(output_tokens), {_NOT_HIT})",
+    ),
+    "cached_input_tokens": (
+        f"sumIf(cached_input_tokens, {_NOT_HIT})",
+        f"sumIf(toUInt64(cached_input_tokens), {_NOT_HIT})",
+    ),
     "cost_usd": ("sum(cost_usd)", "sum(toDecimal128(cost_usd, 9))"),
+    "cache_hits": (f"sumIf(rows, {_HIT})", f"countIf({_HIT})"),
+    "saved_usd": ("sum(saved_usd)", "sum(toDecimal128(saved_usd, 9))"),
     "latency": (
         "quantilesMergeIf(0.5, 0.95, 0.99)(latency, outcome = 'success')",
         "quantilesIf(0.5, 0.95, 0.99)(latency_ms, outcome = 'success')",
@@ -146,6 +173,7 @@ _COUNTS = (
     "input_tokens",
     "output_tokens",
     "cached_input_tokens",
+    "cache_hits",
 )
 
 _DIMENSION_SQL = {
@@ -244,20 +272,29 @@ def timeseries_sql(db: str, window: TimeRange, step: Step, by: str | None, sourc
     )
 
 
+def usd(value: Any) -> str:
+    """An amount as an exact decimal string, trailing zeros dropped: fixed-point, since
+    normalize() alone would write 500 as 5E+2."""
+    return format(Decimal(str(value or 0)).normalize(), "f")
+
+
 def _shape(row: dict[str, Any]) -> dict[str, Any]:
-    """Counts as ints, cost as an exact decimal string, rates, quantiles over successes."""
+    """Counts as ints, money as exact decimal strings, rates, quantiles over provider
+    successes (cache hits have none of their own, see the module's docstring)."""
     out = {k: v for k, v in row.items() if k not in _METRICS}
     for name in _COUNTS:
         out[name] = int(row.get(name) or 0)
-    # Fixed-point, trailing zeros dropped: normalize() alone would write 500 as 5E+2.
-    out["cost_usd"] = format(Decimal(str(row.get("cost_usd") or 0)).normalize(), "f")
+    out["cost_usd"] = usd(row.get("cost_usd"))
+    out["saved_usd"] = usd(row.get("saved_usd"))
     if "hour" in out:
         out["hour"] = _bucket_iso(str(out["hour"]))
     calls = out["calls"]
     out["error_rate"] = round(out["errors"] / calls, 4) if calls else 0.0
     out["fallback_rate"] = round(out["fallbacks"] / calls, 4) if calls else 0.0
+    requests = out["requests"]
+    out["hit_rate"] = round(out["cache_hits"] / requests, 4) if requests else 0.0
     levels = row.get("latency") or []
-    has_latency = out["successes"] > 0 and len(levels) == 3
+    has_latency = out["successes"] > out["cache_hits"] and len(levels) == 3
     for label, value in zip(
         ("p50_ms", "p95_ms", "p99_ms"), levels if has_latency else [None] * 3, strict=True
     ):

@@ -79,4 +79,6 @@ def _row(event: UsageEvent) -> dict[str, Any]:
     row = event.model_dump(mode="json", exclude={"schema_version"})
     # ClickHouse's DateTime64 parser wants no timezone suffix; the column is UTC.
     row["started_at"] = event.started_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    # The column is not Nullable: '' is "not a cache hit", as '' means none elsewhere.
+    row["cache"] = event.cache or ""
     return row

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -205,8 +206,13 @@ class CacheStage:
             await asyncio.sleep(EXPIRY_INTERVAL_S)
             try:
                 await self.expire_once(time.time())
-            except Exception:  # the next round tries again; an event's own path is intact
-                log.exception("cache expiry round failed")
+            except Exception as exc:  # the next round tries again; events' paths are intact
+                # Type and stack only, as streams/window.py: a message can quote an event.
+                log.error(
+                    "cache expiry round failed: %s, raised at\n%s",
+                    type(exc).__name__,
+                    "".join(traceback.format_tb(exc.__traceback__)),
+                )
 
     async def expire_once(self, now: float) -> None:
         changed = False

@@ -16,6 +16,7 @@ from typing import Any, cast
 from policy.savings import router_savings, tier_mix
 from schemas.base import utcnow
 from schemas.config import GatewayConfig
+from store.cache_stats import cache_summary
 from store.queries import (
     DEFAULT_SPAN,
     DIMENSIONS,
@@ -33,7 +34,14 @@ from store.queries import (
 )
 from store.usage import UsageStore
 
-ENDPOINTS = ("/api/summary", "/api/timeseries", "/api/router", "/api/scores", "/api/status")
+ENDPOINTS = (
+    "/api/summary",
+    "/api/timeseries",
+    "/api/router",
+    "/api/cache",
+    "/api/scores",
+    "/api/status",
+)
 
 
 def _window(params: Mapping[str, str], now: datetime) -> TimeRange:
@@ -87,6 +95,12 @@ def _router(store: UsageStore, config: GatewayConfig, params: Mapping[str, str])
     }
 
 
+def _cache(store: UsageStore, config: GatewayConfig, params: Mapping[str, str]) -> dict[str, Any]:
+    window = _window(params, utcnow())
+    source = cast(Source, _choice(params, "source", SOURCES, "rollup"))
+    return {**window.as_json(), "source": source, **cache_summary(store, window, source)}
+
+
 _DEFAULT_SCORE_SAMPLE = 100_000
 
 
@@ -115,6 +129,7 @@ _HANDLERS: dict[str, Callable[[UsageStore, GatewayConfig, Mapping[str, str]], di
     "/api/summary": _summary,
     "/api/timeseries": _timeseries,
     "/api/router": _router,
+    "/api/cache": _cache,
     "/api/scores": _scores,
     "/api/status": _status,
 }

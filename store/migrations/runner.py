@@ -19,6 +19,7 @@ from store.migrations import (
     m0011_context,
     m0012_pii,
     m0013_request_lead,
+    m0014_cache,
 )
 from store.migrations.base import Migration, MigrationFailed, Schema
 
@@ -38,6 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m0011_context.MIGRATION,
     m0012_pii.MIGRATION,
     m0013_request_lead.MIGRATION,
+    m0014_cache.MIGRATION,
 )
 
 _LEDGER = """

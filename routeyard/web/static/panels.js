@@ -80,6 +80,7 @@ function renderKpis({ summary, router }) {
   const rows = summary.rows;
   const sum = (f) => rows.reduce((acc, r) => acc + (D.num(r[f]) ?? 0), 0);
   const cost = D.decimalSum(rows.map((r) => r.cost_usd));
+  const cacheSaved = D.decimalSum(rows.map((r) => r.saved_usd));
   const items = [
     ["requests", "requests", sum("requests"), D.fmtCount(sum("requests"))],
     ["calls", "provider calls", sum("calls"), D.fmtCount(sum("calls"))],
@@ -87,6 +88,9 @@ function renderKpis({ summary, router }) {
     ["fallback_rate", "fallback rate", D.ratio(sum("fallbacks"), sum("calls")), null],
     ["cost_usd", "cost", cost, D.fmtUsd(D.num(cost))],
     ["saved_usd", "saved by routing (est.)", router.saved_usd, D.fmtUsd(D.num(router.saved_usd))],
+    // Hits are requests (store/queries.py): the rate's base is the requests shown.
+    ["cache_hit_rate", "cache hit rate", D.ratio(sum("cache_hits"), sum("requests")), null],
+    ["cache_saved_usd", "saved by the cache", cacheSaved, D.fmtUsd(D.num(cacheSaved))],
   ];
   const nodes = items.map(([key, label, value, shown]) => {
     const box = el("div", { class: "kpi", "data-kpi": key, "data-value": value ?? "" });

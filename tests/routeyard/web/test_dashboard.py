@@ -228,6 +228,10 @@ async def _check_charts(page: Page, client: httpx.AsyncClient, published: int) -
     assert int(kpis["requests"]) == published
     assert Decimal(kpis["cost_usd"]) == sum(Decimal(r["cost_usd"]) for r in by_model.values())
     assert Decimal(kpis["saved_usd"]) == Decimal(router["saved_usd"])
+    hits = sum(r["cache_hits"] for r in by_model.values())
+    assert float(kpis["cache_hit_rate"]) == pytest.approx(hits / published)
+    saved = sum(Decimal(r["saved_usd"]) for r in by_model.values())
+    assert Decimal(kpis["cache_saved_usd"]) == saved
 
 
 async def test_dashboard_charts_show_the_store_and_refresh(
