@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: install jars setup browser test test-unit demo chaos bench bench-analytics litellm bench-front train-router encoder lint kafka-start kafka-stop clean
+.PHONY: install jars setup browser test test-unit demo chaos bench bench-cost bench-analytics litellm bench-front train-router encoder lint kafka-start kafka-stop clean
 
 # The venv with the package (editable) and its dev dependencies.
 install: $(VENV)/.installed
@@ -51,6 +51,12 @@ chaos: install jars encoder
 # Throughput, CPU per request and added latency of one worker; ARGS="N LATENCY_MS RATE".
 bench: install jars encoder
 	PYTHONPATH=. $(PY) benchmarks/pipeline_throughput.py $(ARGS)
+
+# Issue 15's gateway cost: CPU per request (gateway workers, broker, store, the client),
+# RSS, added latency at half the saturation rate, 1 vs 2 gateway workers; ARGS="--requests
+# 20000 --paced-s 10 --workers 1,2". About 3 minutes at the default 5,000.
+bench-cost: install jars encoder
+	PYTHONPATH=. $(PY) benchmarks/gateway_cost.py $(ARGS)
 
 # The analytics store: insert rate with the rollups, dashboard queries over 1M rows, the
 # analytics process's RSS; ARGS="--rows N --e2e-events N --skip-e2e". About 10 minutes.

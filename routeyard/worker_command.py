@@ -40,6 +40,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         # Triage loads the scorer inside its running agent; a model folder that cannot be
         # loaded must stop the start-up here, naming the field, before Kafka is touched.
         build_classifier(config.router)
+    use_event_loop(os.environ.get("ROUTEYARD_EVENT_LOOP", "asyncio"))
     bootstrap = kafka_bootstrap(args)
     try:
         asyncio.run(asyncio.wait_for(ensure_topics(bootstrap, config.topics, config.limits), 30))
@@ -65,6 +66,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def use_event_loop(name: str) -> None:
+    """``ROUTEYARD_EVENT_LOOP=uvloop`` runs the worker on uvloop (what faust's own
+    ``--loop uvloop`` does: the policy, set before any loop is made); unset or ``asyncio``
+    keeps the standard loop, so the default is unchanged."""
+    if name == "asyncio":
+        return
+    if name != "uvloop":
+        raise UsageError(f"ROUTEYARD_EVENT_LOOP={name!r}: expected asyncio or uvloop")
+    try:
+        import uvloop
+    except ImportError as exc:
+        raise UsageError("ROUTEYARD_EVENT_LOOP=uvloop but uvloop is not installed") from exc
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def serve_analytics(
