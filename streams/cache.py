@@ -240,3 +240,6 @@ class CacheStage:
         event = cache_event.validate_json(raw)
         if isinstance(event, CacheLookup):
             await self._lookup(part, event, waiter.offset)
+            # Its outputs are out: close the offset the lookup opened, or the key's
+            # confirmed offset would stay behind it for good.
+            part.book(event.ticket.route).confirm(event.ticket.key, waiter.offset)
