@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 
-import orjson
 from pydantic import ValidationError
 
 from policy.admission import TenantBook
@@ -26,7 +25,7 @@ from schemas.admission import AdmitEvent, SpendEvent, admission_event
 from schemas.base import utcnow
 from schemas.config import GatewayConfig
 from streams.cache_fill import send_to_cache
-from streams.dead_letters import schema_invalid
+from streams.dead_letters import has_kind, schema_invalid
 from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
 from streams.tenant_state import TenantStates
@@ -37,11 +36,7 @@ log = logging.getLogger(__name__)
 
 def is_admit(raw: bytes) -> bool:
     """Whether an admission-topic event is about admitting a request (not a spend)."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(data, dict) and data.get("kind") == "admit"
+    return has_kind(raw, "admit")
 
 
 class AdmissionStage:

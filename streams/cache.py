@@ -28,7 +28,6 @@ import traceback
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-import orjson
 from pydantic import ValidationError
 
 from policy.cache_book import Asker, CacheBook, Hit, Lead, Waiter
@@ -45,7 +44,7 @@ from streams.cache_answers import (
     waiter_usage,
 )
 from streams.cache_state import CachePartition, CacheStates
-from streams.dead_letters import schema_invalid
+from streams.dead_letters import has_kind, schema_invalid
 from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
 from streams.window import Source
@@ -64,11 +63,7 @@ ReadAt = Callable[[int, int], Awaitable[bytes | None]]
 
 def is_lookup(raw: bytes) -> bool:
     """Whether a cache-topic event is a request's lookup (its failure ends the request)."""
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(data, dict) and data.get("kind") == "lookup"
+    return has_kind(raw, "lookup")
 
 
 class CacheStage:

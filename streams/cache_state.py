@@ -14,15 +14,17 @@ record per key on partition *p* of ``llm.cache-state``:
   the broker has them;
 - **rebalance**: writes stop at revocation and resume at the next assignment; the books
   of lost partitions are dropped.
+
+The lifecycle is :class:`streams.partition_states.PartitionStates`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
@@ -31,25 +33,23 @@ from policy.cache_book import CacheBook, partition_limits
 from policy.semantic_cache import Embed, SemanticShelf
 from schemas.cache import CacheConfig, CacheRecord
 from schemas.config import GatewayConfig
+from streams.partition_states import OwnedPartition, PartitionStates
 
 log = logging.getLogger(__name__)
 
 # Sends one record to the state topic: (partition, key, value; None is a tombstone).
 RecordSender = Callable[[int, str, bytes | None], Awaitable[None]]
 
-_LOAD_RETRY_S = 2.0
 
-
-class CachePartition:
+class CachePartition(OwnedPartition):
     """One owned partition's books and shelves, by route."""
 
     def __init__(self, config: GatewayConfig, embedder: Callable[[], tuple[Embed, int]]) -> None:
+        super().__init__()
         self._config = config
         self._embedder = embedder
         self.books: dict[str, CacheBook] = {}
         self.shelves: dict[str, SemanticShelf] = {}
-        self.ready = asyncio.Event()
-        self.loader: asyncio.Task[None] | None = None
 
     def cache_of(self, route: str) -> CacheConfig:
         found = self._config.route(route)
@@ -117,7 +117,11 @@ async def read_records(
         await consumer.stop()
 
 
-class CacheStates:
+class CacheStates(PartitionStates[CachePartition, int]):
+    """Written per partition: every key changed since the last round."""
+
+    what = "cache state"
+
     def __init__(
         self,
         config: GatewayConfig,
@@ -126,115 +130,56 @@ class CacheStates:
         embedder: Callable[[], tuple[Embed, int]],
         interval_s: float,
     ) -> None:
+        super().__init__(interval_s)
         self._config = config
         self._bootstrap = bootstrap
         self._topic = config.topics.cache_state
         self._send = send
         self._embedder = embedder
-        self._interval_s = interval_s
-        self._parts: dict[int, CachePartition] = {}
-        self._waiting: dict[int, list[asyncio.Future[None]]] = {}
-        self._wake = asyncio.Event()
-        self._writing = asyncio.Event()
         self.records_written = 0
 
     # -- the stage's side ------------------------------------------------------------
 
     async def ready(self, partition: int) -> CachePartition:
         """The partition's books, once loaded (it may be assigned a moment later)."""
-        while True:
-            part = self._parts.get(partition)
-            if part is not None:
-                await part.ready.wait()
-                if self._parts.get(partition) is part:
-                    return part
-            else:
-                await asyncio.sleep(0.05)
+        return await self.owned_part(partition)
 
     def owned(self) -> list[tuple[int, CachePartition]]:
         return [(p, part) for p, part in self._parts.items() if part.ready.is_set()]
 
     async def persisted(self, partition: int) -> None:
         """Return once the partition's changes up to this call are on the broker."""
-        fut = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(partition, []).append(fut)
-        self._wake.set()
-        await fut
-
-    # -- rebalances ------------------------------------------------------------------
-
-    def on_revoked(self) -> None:
-        self._writing.clear()
-
-    def on_assigned(self, partitions: Iterable[int]) -> None:
-        owned = set(partitions)
-        for p in [p for p in self._parts if p not in owned]:
-            part = self._parts.pop(p)
-            if part.loader is not None:
-                part.loader.cancel()
-            for fut in self._waiting.pop(p, []):
-                fut.cancel()
-        new = {p: CachePartition(self._config, self._embedder) for p in owned - self._parts.keys()}
-        self._parts.update(new)
-        if new:
-            task = asyncio.create_task(self._load(new))
-            for part in new.values():
-                part.loader = task
-        self._writing.set()
-
-    async def _load(self, parts: dict[int, CachePartition]) -> None:
-        t0 = time.monotonic()
-        partitions = sorted(parts)
-        while True:
-            try:
-                found = await read_records(self._bootstrap, self._topic, partitions)
-                break
-            except Exception as exc:  # broker away: the cache of these partitions waits
-                log.warning("loading cache state of %s failed, retrying: %r", partitions, exc)
-                await asyncio.sleep(_LOAD_RETRY_S)
-        keys = 0
-        for p, records in found.items():
-            part = parts[p]
-            if self._parts.get(p) is not part:
-                continue  # lost meanwhile
-            for key, value in records.items():
-                try:
-                    part.restore(value)
-                except (ValidationError, ValueError) as exc:
-                    # Written by a newer or broken writer: only what replays rebuild is lost.
-                    log.error("unreadable cache record %s on partition %d: %s", key, p, exc)
-                    continue
-                keys += 1
-            for book in part.books.values():
-                book.take_dirty()  # as loaded: nothing to write back
-            part.ready.set()
-        log.info(
-            "cache state of partitions %s loaded: %d keys in %.2fs",
-            partitions,
-            keys,
-            time.monotonic() - t0,
-        )
-
-    # -- writing ---------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Write the changed keys of partitions with waiters, at most once per interval."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._writing.wait()
-            started = time.monotonic()
-            batch, self._waiting = self._waiting, {}
-            await asyncio.gather(*(self._write(p, futs) for p, futs in batch.items()))
-            rest = self._interval_s - (time.monotonic() - started)
-            if rest > 0:
-                await asyncio.sleep(rest)
+        await self.wait_written(partition)
 
     def touch(self) -> None:
         """Something changed outside a handler (expiry): write it in the next round."""
-        for p in self._parts:
-            self._waiting.setdefault(p, [])
-        self._wake.set()
+        self._wake_writer(self._parts)
+
+    # -- the lifecycle's hooks -------------------------------------------------------
+
+    def _new_partition(self) -> CachePartition:
+        return CachePartition(self._config, self._embedder)
+
+    def _partition_of(self, key: int) -> int:
+        return key
+
+    async def _read(self, partitions: list[int]) -> dict[int, dict[str, bytes]]:
+        return await read_records(self._bootstrap, self._topic, partitions)
+
+    def _restore(self, partition: int, part: CachePartition, found: Any) -> int:
+        records: dict[str, bytes] = found or {}
+        restored = 0
+        for key, value in records.items():
+            try:
+                part.restore(value)
+            except (ValidationError, ValueError) as exc:
+                # Written by a newer or broken writer: only what replays rebuild is lost.
+                log.error("unreadable cache record %s on partition %d: %s", key, partition, exc)
+                continue
+            restored += 1
+        for book in part.books.values():
+            book.take_dirty()  # as loaded: nothing to write back
+        return restored
 
     async def _write(self, partition: int, futs: list[asyncio.Future[None]]) -> None:
         part = self._parts.get(partition)
@@ -258,18 +203,7 @@ class CacheStates:
         except Exception as exc:
             for book, keys in taken:
                 book.mark_dirty(keys)  # the retried handler's round writes them again
-            for fut in live:
-                if not fut.done():
-                    fut.set_exception(exc)
+            self._resolve(live, exc)
             return
         self.records_written += len(sends)
-        for fut in live:
-            if not fut.done():
-                fut.set_result(None)
-
-    async def stop(self) -> None:
-        for part in self._parts.values():
-            if part.loader is not None:
-                part.loader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await part.loader
+        self._resolve(live, None)

@@ -195,3 +195,12 @@ def masked(letter: DeadLetter, letters: LetterMask) -> DeadLetter:
             "payload_masked": True,
         }
     )
+
+
+def has_kind(raw: bytes, kind: str) -> bool:
+    """Whether a tagged event (admission, cache) says ``kind``; False when unreadable."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(data, dict) and data.get("kind") == kind

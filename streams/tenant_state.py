@@ -11,36 +11,29 @@ snapshots on partition *p* of the state topic (docs/design/state.md):
   per ``interval_s`` and resolves them when the broker has the snapshot;
 - **rebalance**: snapshot writes stop at revocation and resume at the next assignment;
   books of lost partitions are dropped.
+
+The lifecycle is :class:`streams.partition_states.PartitionStates`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from policy.admission import TenantBook
 from schemas.admission import TenantSnapshot
+from streams.partition_states import OwnedPartition, PartitionStates
 from streams.topic_reader import partitions_of
 
 log = logging.getLogger(__name__)
 
 # Sends one snapshot to the state topic: (partition, tenant, snapshot), awaited.
 SnapshotSender = Callable[[int, str, TenantSnapshot], Awaitable[None]]
-
-_LOAD_RETRY_S = 2.0
-
-
-class _Partition:
-    def __init__(self) -> None:
-        self.books: dict[str, TenantBook] = {}
-        self.ready = asyncio.Event()
-        self.loader: asyncio.Task[None] | None = None
 
 
 async def read_snapshots(
@@ -84,31 +77,27 @@ async def read_snapshots(
         await consumer.stop()
 
 
-class TenantStates:
+class _Partition(OwnedPartition):
+    def __init__(self) -> None:
+        super().__init__()
+        self.books: dict[str, TenantBook] = {}
+
+
+class TenantStates(PartitionStates[_Partition, tuple[int, str]]):
+    what = "tenant state"
+
     def __init__(self, bootstrap: str, topic: str, send: SnapshotSender, interval_s: float) -> None:
+        super().__init__(interval_s)
         self._bootstrap = bootstrap
         self._topic = topic
         self._send = send
-        self._interval_s = interval_s
-        self._parts: dict[int, _Partition] = {}
-        self._waiting: dict[tuple[int, str], list[asyncio.Future[None]]] = {}
-        self._wake = asyncio.Event()
-        self._writing = asyncio.Event()  # set while snapshot writes are allowed
         self.snapshots_written = 0
 
     # -- the stage's side ------------------------------------------------------------
 
     async def ready(self, partition: int) -> None:
         """Wait until the books of ``partition`` are loaded (it may be assigned later)."""
-        while True:
-            part = self._parts.get(partition)
-            if part is not None:
-                await part.ready.wait()
-                if self._parts.get(partition) is part:
-                    return
-            else:
-                # Not assigned yet (the stream delivered before our signal ran): look again.
-                await asyncio.sleep(0.05)
+        await self.owned_part(partition)
 
     def book(self, partition: int, tenant: str) -> TenantBook:
         books = self._parts[partition].books
@@ -119,76 +108,23 @@ class TenantStates:
 
     async def persisted(self, partition: int, tenant: str) -> None:
         """Return once a snapshot of ``tenant`` taken after this call is on the broker."""
-        fut = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault((partition, tenant), []).append(fut)
-        self._wake.set()
-        await fut
+        await self.wait_written((partition, tenant))
 
-    # -- rebalances ------------------------------------------------------------------
+    # -- the lifecycle's hooks -------------------------------------------------------
 
-    def on_revoked(self) -> None:
-        self._writing.clear()
+    def _new_partition(self) -> _Partition:
+        return _Partition()
 
-    def on_assigned(self, partitions: Iterable[int]) -> None:
-        owned = set(partitions)
-        for p in [p for p in self._parts if p not in owned]:
-            part = self._parts.pop(p)
-            if part.loader is not None:
-                part.loader.cancel()
-            for key in [k for k in self._waiting if k[0] == p]:
-                for fut in self._waiting.pop(key):
-                    fut.cancel()
-        new = {p: _Partition() for p in owned if p not in self._parts}
-        self._parts.update(new)
-        if new:
-            task = asyncio.create_task(self._load(new))
-            for part in new.values():
-                part.loader = task
-        self._writing.set()
+    def _partition_of(self, key: tuple[int, str]) -> int:
+        return key[0]
 
-    # -- loading ---------------------------------------------------------------------
+    async def _read(self, partitions: list[int]) -> dict[int, dict[str, TenantSnapshot]]:
+        return await read_snapshots(self._bootstrap, self._topic, partitions)
 
-    async def _load(self, parts: dict[int, _Partition]) -> None:
-        t0 = time.monotonic()
-        partitions = sorted(parts)
-        while True:
-            try:
-                found = await read_snapshots(self._bootstrap, self._topic, partitions)
-                break
-            except Exception as exc:  # broker away: admission of these partitions waits
-                log.warning("loading tenant state of %s failed, retrying: %r", partitions, exc)
-                await asyncio.sleep(_LOAD_RETRY_S)
-        tenants = 0
-        for p, snaps in found.items():
-            part = parts[p]
-            if self._parts.get(p) is not part:
-                # Lost meanwhile (and perhaps assigned again: that assignment loads anew,
-                # since another worker may have written the partition's state since).
-                continue
-            part.books = {t: TenantBook.from_snapshot(s) for t, s in snaps.items()}
-            tenants += len(snaps)
-            part.ready.set()
-        log.info(
-            "tenant state of partitions %s loaded: %d tenants in %.2fs",
-            sorted(partitions),
-            tenants,
-            time.monotonic() - t0,
-        )
-
-    # -- writing ---------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Write snapshots for waiting handlers, at most once per interval per round."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._writing.wait()
-            started = time.monotonic()
-            batch, self._waiting = self._waiting, {}
-            await asyncio.gather(*(self._write(key, futs) for key, futs in batch.items()))
-            rest = self._interval_s - (time.monotonic() - started)
-            if rest > 0:
-                await asyncio.sleep(rest)
+    def _restore(self, partition: int, part: _Partition, found: Any) -> int:
+        snaps: dict[str, TenantSnapshot] = found or {}
+        part.books = {t: TenantBook.from_snapshot(s) for t, s in snaps.items()}
+        return len(snaps)
 
     async def _write(self, key: tuple[int, str], futs: list[asyncio.Future[None]]) -> None:
         partition, tenant = key
@@ -202,18 +138,7 @@ class TenantStates:
         try:
             await self._send(partition, tenant, snap)
         except Exception as exc:
-            for fut in live:
-                if not fut.done():
-                    fut.set_exception(exc)
+            self._resolve(live, exc)
             return
         self.snapshots_written += 1
-        for fut in live:
-            if not fut.done():
-                fut.set_result(None)
-
-    async def stop(self) -> None:
-        for part in self._parts.values():
-            if part.loader is not None:
-                part.loader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await part.loader
+        self._resolve(live, None)
