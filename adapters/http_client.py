@@ -80,6 +80,9 @@ class _DirectPostClient(httpx.AsyncClient):
             or not isinstance(content, bytes)
             or not isinstance(timeout, int | float)
             or self.is_closed
+            # Hooks see httpx's Request and Response objects, which only httpx's path makes.
+            or self.event_hooks["request"]
+            or self.event_hooks["response"]
         ):
             return await super().post(
                 url, content=content, headers=headers, timeout=timeout, **kwargs

@@ -135,8 +135,9 @@ async def test_sigkill_of_a_gateway_worker_leaves_one_right_outcome_per_request(
         # The kill lands once the second batch's provider calls are under way, with its
         # triage, lookups, parked waiters, fills and calls in flight. Its calls take 1.5 s
         # (not 150-250 ms) so that the victim's are still running then, whichever worker
-        # started first: a kill between calls would cut none.
-        emulator.latency("gpt-4o", 1500, seconds=5)
+        # started first: a kill between calls would cut none. The slow spell outlasts any
+        # delay a loaded machine adds before the kill (the later batches are slow too).
+        emulator.latency("gpt-4o", 1500, seconds=120)
         async with CallWatch(kafka_bootstrap, topics["usage"], int(topics["partitions"])) as watch:
             await publish(kafka_bootstrap, topics["requests"], batches[1])
             await watch.started(20, deadline_s=60)
