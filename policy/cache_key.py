@@ -237,7 +237,7 @@ def ticket_for(config: GatewayConfig, request: LLMRequest, route: str) -> CacheT
     """The cache ticket of a request triage routed to ``route``; None when not cached."""
     found = config.route(route)
     cache = found.cache if found is not None else None
-    if not isinstance(cacheability(request, cache), Cacheable) or cache is None:
+    if cache is None or not isinstance(cacheability(request, cache), Cacheable):
         return None
     keys = cache_keys(request, cache, target_of(config, route))
     return CacheTicket(

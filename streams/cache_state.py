@@ -23,10 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from policy.cache_book import CacheBook, partition_limits
@@ -34,6 +33,7 @@ from policy.semantic_cache import Embed, SemanticShelf
 from schemas.cache import CacheConfig, CacheRecord
 from schemas.config import GatewayConfig
 from streams.partition_states import OwnedPartition, PartitionStates
+from streams.topic_reader import read_compacted
 
 log = logging.getLogger(__name__)
 
@@ -78,43 +78,6 @@ class CachePartition(OwnedPartition):
         entry = record.entry
         if entry is not None and entry.prompt and entry.scope and book.entry(key, time.time()):
             self.shelf(record.route).add(entry.scope, key, entry.prompt)
-
-
-async def read_records(
-    bootstrap: str, topic: str, partitions: Iterable[int]
-) -> dict[int, dict[str, bytes]]:
-    """The last record per key on each partition (a tombstone removes the key)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    try:
-        await consumer.start()
-        tps = [TopicPartition(topic, p) for p in partitions]
-        result: dict[int, dict[str, bytes]] = {tp.partition: {} for tp in tps}
-        if not tps:
-            return result
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        behind = {tp for tp in tps if ends[tp] > 0}
-        while behind:
-            batches = await consumer.getmany(*behind, timeout_ms=500, max_records=5000)
-            for tp, messages in batches.items():
-                records = result[tp.partition]
-                for message in messages:
-                    if message.key is None:
-                        continue
-                    key = message.key.decode()
-                    if message.value is None:
-                        records.pop(key, None)
-                    else:
-                        records[key] = message.value
-            for tp in list(behind):
-                if await consumer.position(tp) >= ends[tp]:
-                    behind.discard(tp)
-        return result
-    finally:
-        await consumer.stop()
 
 
 class CacheStates(PartitionStates[CachePartition, int]):
@@ -164,7 +127,7 @@ class CacheStates(PartitionStates[CachePartition, int]):
         return key
 
     async def _read(self, partitions: list[int]) -> dict[int, dict[str, bytes]]:
-        return await read_records(self._bootstrap, self._topic, partitions)
+        return await read_compacted(self._bootstrap, self._topic, partitions)
 
     def _restore(self, partition: int, part: CachePartition, found: Any) -> int:
         records: dict[str, bytes] = found or {}

@@ -22,13 +22,12 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from policy.admission import TenantBook
 from schemas.admission import TenantSnapshot
 from streams.partition_states import OwnedPartition, PartitionStates
-from streams.topic_reader import partitions_of
+from streams.topic_reader import partitions_of, read_compacted
 
 log = logging.getLogger(__name__)
 
@@ -40,41 +39,21 @@ async def read_snapshots(
     bootstrap: str, topic: str, partitions: Iterable[int] | None = None
 ) -> dict[int, dict[str, TenantSnapshot]]:
     """The last snapshot per tenant on each partition of ``topic`` (all when None)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    try:
-        await consumer.start()
-        if partitions is None:
-            partitions = [tp.partition for tp in await partitions_of(bootstrap, [topic])]
-        tps = [TopicPartition(topic, p) for p in partitions]
-        result: dict[int, dict[str, TenantSnapshot]] = {tp.partition: {} for tp in tps}
-        if not tps:
-            return result
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        behind = {tp for tp in tps if ends[tp] > 0}
-        while behind:
-            batches = await consumer.getmany(*behind, timeout_ms=500, max_records=5000)
-            for tp, messages in batches.items():
-                for message in messages:
-                    if message.value is None:
-                        continue
-                    try:
-                        snap = TenantSnapshot.from_bytes(message.value)
-                    except ValidationError as exc:
-                        # Written by a newer or broken writer: skipping it only loses state
-                        # that the replay of uncommitted events rebuilds, so say so and go on.
-                        log.error("unreadable snapshot at %s@%d: %s", tp, message.offset, exc)
-                        continue
-                    result[tp.partition][snap.tenant] = snap
-            for tp in list(behind):
-                if await consumer.position(tp) >= ends[tp]:
-                    behind.discard(tp)
-        return result
-    finally:
-        await consumer.stop()
+    if partitions is None:
+        partitions = [tp.partition for tp in await partitions_of(bootstrap, [topic])]
+    result: dict[int, dict[str, TenantSnapshot]] = {}
+    for partition, records in (await read_compacted(bootstrap, topic, partitions)).items():
+        snaps = result[partition] = {}
+        for key, value in records.items():
+            try:
+                snap = TenantSnapshot.from_bytes(value)
+            except ValidationError as exc:
+                # Written by a newer or broken writer: skipping it only loses state that
+                # the replay of uncommitted events rebuilds, so say so and go on.
+                log.error("unreadable snapshot of %s on %s[%d]: %s", key, topic, partition, exc)
+                continue
+            snaps[snap.tenant] = snap
+    return result
 
 
 class _Partition(OwnedPartition):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -94,5 +94,43 @@ async def read_at(bootstrap: str, topic: str, partition: int, offset: int) -> by
             for record in batch.get(tp, []):
                 return record.value if record.offset == offset else None
         return None
+    finally:
+        await consumer.stop()
+
+
+async def read_compacted(
+    bootstrap: str, topic: str, partitions: Iterable[int]
+) -> dict[int, dict[str, bytes]]:
+    """The last value per key on each partition of a compacted topic, read from the
+    beginning to the end offset at the start (a tombstone removes its key)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    try:
+        await consumer.start()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        result: dict[int, dict[str, bytes]] = {tp.partition: {} for tp in tps}
+        if not tps:
+            return result
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        behind = {tp for tp in tps if ends[tp] > 0}
+        while behind:
+            batches = await consumer.getmany(*behind, timeout_ms=500, max_records=5000)
+            for tp, messages in batches.items():
+                records = result[tp.partition]
+                for message in messages:
+                    if message.key is None:
+                        continue
+                    key = message.key.decode()
+                    if message.value is None:
+                        records.pop(key, None)
+                    else:
+                        records[key] = message.value
+            for tp in list(behind):
+                if await consumer.position(tp) >= ends[tp]:
+                    behind.discard(tp)
+        return result
     finally:
         await consumer.stop()
