@@ -143,6 +143,11 @@ def create_app(
 
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         owned = [(tp.topic, tp.partition) for tp in assigned]
+        by_topic: dict[str, list[int]] = {}
+        for t, p in sorted(owned):
+            by_topic.setdefault(t, []).append(p)
+        # Which worker owns what, for an operator reading the logs after a fault.
+        log.info("partitions assigned: %s", "; ".join(f"{t} {ps}" for t, ps in by_topic.items()))
         for window in windows:
             window.on_assigned(owned)
         for topic, states in admission_partitions:

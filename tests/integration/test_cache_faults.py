@@ -7,6 +7,7 @@ deadline and the in-flight grace have passed."""
 from __future__ import annotations
 
 import random
+import re
 import signal
 import time
 from collections import Counter
@@ -64,11 +65,21 @@ async def _outcomes(
     return await collect(bootstrap, names, done, deadline_s)
 
 
+def _dispatch_partitions(worker: Worker, topic: str) -> list[int]:
+    """The dispatch partitions ``worker`` owns, from its latest assignment log line."""
+    lines = [x for x in worker.process.log_text().splitlines() if "partitions assigned:" in x]
+    assert lines, "the worker never logged its assignment"
+    found = re.search(rf"(?:^|[:;] ){re.escape(topic)} \[([\d, ]*)\]", lines[-1])
+    return [int(p) for p in found.group(1).split(",")] if found else []
+
+
 class CallWatch:
     """Counts the provider calls started from now on (``started`` usage rows, published
-    before each call)."""
+    before each call) on the given usage partitions: a usage row and its dispatch event are
+    both keyed by the request id, so these are the calls of the worker owning the same
+    dispatch partitions."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, partitions: list[int]) -> None:
         self._topic = topic
         self._partitions = partitions
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
@@ -77,7 +88,7 @@ class CallWatch:
     async def __aenter__(self) -> CallWatch:
         consumer = self._consumer
         await consumer.start()
-        tps = [TopicPartition(self._topic, p) for p in range(self._partitions)]
+        tps = [TopicPartition(self._topic, p) for p in self._partitions]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
@@ -138,9 +149,13 @@ async def test_sigkill_of_a_gateway_worker_leaves_one_right_outcome_per_request(
         # started first: a kill between calls would cut none. The slow spell outlasts any
         # delay a loaded machine adds before the kill (the later batches are slow too).
         emulator.latency("gpt-4o", 1500, seconds=120)
-        async with CallWatch(kafka_bootstrap, topics["usage"], int(topics["partitions"])) as watch:
+        # Watching the victim's own calls: with the whole group's, the kill could land while
+        # only the other worker had calls running, and cut none.
+        owned = _dispatch_partitions(victim, topics["dispatch"])
+        assert owned, "the victim owns no dispatch partition"
+        async with CallWatch(kafka_bootstrap, topics["usage"], owned) as watch:
             await publish(kafka_bootstrap, topics["requests"], batches[1])
-            await watch.started(20, deadline_s=60)
+            await watch.started(5, deadline_s=60)
         killed_code = victim.stop(signal.SIGKILL)
         # The replacement is ready once the group has settled without the victim (its
         # session timed out); the rest arrive after, so only the second batch was in flight
