@@ -30,7 +30,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
-from policy.encodings import CLASS_COUNT, EncodingName, count_classes, encoding
+from policy.encodings import (
+    CLASS_COUNT,
+    EncodingName,
+    check_rank_file,
+    count_classes,
+    encoding,
+)
 from policy.tokens import FAMILIES, Family, estimate_for_families
 from schemas.chat import ChatMessage, ImagePart
 from schemas.events import LLMRequest
@@ -92,6 +98,13 @@ def preload(families: Iterable[Family]) -> None:
     request that needs them."""
     for name in sorted({FAMILIES[f].encoding for f in families}):
         encoding(name)
+
+
+def check(families: Iterable[Family]) -> None:
+    """Fail now if a base encoding ``families`` need could not be built when a request
+    comes near a window (:func:`ceiling` settles the others without it)."""
+    for name in sorted({FAMILIES[f].encoding for f in families}):
+        check_rank_file(name)
 
 
 def _no_text(message: ChatMessage) -> ChatMessage:
@@ -232,3 +245,38 @@ def count_request(request: LLMRequest, families: Iterable[Family]) -> Counts:
 def text_share(message: ChatMessage, family: Family, share: int) -> int:
     """How much of ``message``'s ``share`` (under ``family``) is its text."""
     return share - _exact_share(_no_text(message), [family])[family]
+
+
+def ceiling(request: LLMRequest, families: Iterable[Family]) -> dict[Family, int] | None:
+    """An upper bound on :func:`count_request`'s total per family that runs no tokenizer,
+    or None for a request it does not cover (images, tools, tool calls, a response schema,
+    or more text than is counted exactly).
+
+    A byte-level BPE token spells at least one UTF-8 byte, so a text's base count is at most
+    its byte length, and a weighed family's estimate at most that times its largest class
+    weight. Most requests are far shorter than their models' windows: this settles them
+    without the encodings (issue 15: counting was ~4 % of a worker's CPU, and building the
+    two base encodings ~70 MB of its memory, now loaded only for a request near a window).
+    """
+    if request.tools or (request.response_format and request.response_format.json_schema):
+        return None
+    sizes = []
+    chars = 0
+    for message in request.messages:
+        if message.tool_calls or message.images:
+            return None
+        text = message.text
+        chars += len(text)
+        sizes.append(len(text.encode("utf-8")) + len((message.tool_call_id or "").encode()))
+    if chars > EXACT_CHARS:
+        return None
+    out: dict[Family, int] = {}
+    for family in families:
+        spec = FAMILIES[family]
+        most = max(spec.weights)
+        out[family] = (
+            sum(math.ceil(most * size) for size in sizes)
+            + spec.per_message * len(sizes)
+            + (spec.per_request if sizes else 0)
+        )
+    return out

@@ -35,10 +35,11 @@ from functools import cache
 from policy.context_count import (
     EXTRAPOLATION_MARGIN,
     Counts,
+    ceiling,
+    check,
     count_request,
     message_shares,
     padded,
-    preload,
     text_share,
 )
 from policy.estimate import output_tokens
@@ -90,9 +91,11 @@ def seats(models: Sequence[str], config: GatewayConfig, policy: ContextPolicy) -
     return out
 
 
-def preload_for(config: GatewayConfig) -> None:
-    """Build every encoding the configured models need (a worker does it at start-up)."""
-    preload(s.family for s in seats(list(config.models), config, DEFAULT_POLICY))
+def check_for(config: GatewayConfig) -> None:
+    """Check the rank file of every encoding the configured models need (a worker does it
+    at start-up). The encodings themselves (~70 MB for both, about 0.5 s each) are built
+    on the first request whose ceiling comes near a window."""
+    check(s.family for s in seats(list(config.models), config, DEFAULT_POLICY))
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,15 @@ def _needed(seat: Seat, draft: _Draft, out: int) -> int:
 
 def _holds(seat: Seat, draft: _Draft, out: int) -> bool:
     return _needed(seat, draft, out) <= seat.window
+
+
+def _surely_held(request: LLMRequest, chain: Sequence[Seat], out: int) -> bool:
+    """Every seat holds ``request`` even by the count's ceiling: the exact count (and the
+    tokenizers) would change nothing."""
+    bound = ceiling(request, {s.family for s in chain})
+    return bound is not None and all(
+        with_margin(bound[s.family], s.family, s.margin) + out <= s.window for s in chain
+    )
 
 
 def _figures(seat: Seat, draft: _Draft, out: int) -> str:
@@ -328,6 +340,8 @@ def decide(
     if not chain:
         return Fitted(list(ordered), request)
     out = output_tokens(request, config.admission)
+    if _surely_held(request, chain, out):
+        return Fitted([s.model for s in chain], request)
     draft = _Draft(list(request.messages), count_request(request, {s.family for s in chain}))
     holding = [s.model for s in chain if _holds(s, draft, out)]
     first = chain[0]
@@ -363,5 +377,7 @@ def window_misfits(
     if not chain:
         return {}
     out = output_tokens(request, config.admission)
+    if _surely_held(request, chain, out):
+        return {}
     draft = _Draft(list(request.messages), count_request(request, {s.family for s in chain}))
     return {s.model: _figures(s, draft, out) for s in chain if not _holds(s, draft, out)}

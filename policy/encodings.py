@@ -143,6 +143,12 @@ def _load(name: EncodingName) -> tuple[tiktoken.Encoding, bytes]:
     return enc, bytes(classes)
 
 
+def check_rank_file(name: EncodingName) -> None:
+    """Raise :class:`TokenizerUnavailable` now if ``name`` could not be built later (the
+    file is read and hashed, about 30 ms; nothing is kept)."""
+    _rank_file(name)
+
+
 def encoding(name: EncodingName) -> tiktoken.Encoding:
     """The encoding ``name``, built once per process (about 0.5 s for o200k_base).
 

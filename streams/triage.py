@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from adapters.capabilities import Capabilities
 from policy.cache_key import ticket_for
-from policy.context_fit import preload_for
+from policy.context_fit import check_for
 from policy.retry import deadline_for
 from policy.router import RoutingError, plan_request
 from policy.scoring import Classifier, build_classifier
@@ -193,8 +193,8 @@ class TriageStage:
         self.ledger = ledger
         self.recent = RecentIds(config.dedup_window)
         self.capabilities = model_capabilities(config)
-        # The tokenizers' encodings take about a second to build: now, not on a request.
-        preload_for(config)
+        # A missing tokenizer stops the start-up, not a request near a window.
+        check_for(config)
         # Loads the learned scorer's model now, so a bad router.model_dir fails here.
         self.classifier = build_classifier(config.router)
         self.rotation = Rotation()
