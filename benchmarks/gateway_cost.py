@@ -316,6 +316,10 @@ def print_table(setups: list[Setup]) -> None:
     row("added ms p50/p95/p99 (client e2e)", lambda s: _pcts(s.added_ms))
     row("added ms p50/p95/p99 (gateway stamp)", lambda s: _pcts(s.gateway_added_ms))
     row("paced CPU ms/req gateway", lambda s: f"{s.paced.ms_per_request(*gws(s)):.2f}")
+    row(
+        "  paced per worker ms (CPU s / N)",
+        lambda s: " + ".join(f"{s.paced.ms_per_request(g):.2f}" for g in gws(s)),
+    )
     row("paced CPU ms/req broker", lambda s: f"{s.paced.ms_per_request('broker'):.2f}")
     row("paced CPU ms/req analytics", lambda s: f"{s.paced.ms_per_request('analytics'):.2f}")
     row("paced CPU ms/req client", lambda s: f"{s.paced.ms_per_request('client'):.2f}")

@@ -22,8 +22,6 @@ from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 import phonenumbers
-from stdnum import iban as stdnum_iban
-from stdnum import luhn, numdb
 
 Span = tuple[int, int, str]
 # (start, end, number of digits) of a run of digits and separators.
@@ -93,6 +91,10 @@ _BBAN_PART = re.compile(r"(\d+)!?[nac]")
 @lru_cache(maxsize=512)
 def iban_length(country: str) -> int | None:
     """The IBAN length the registry fixes for ``country``, None when it has none."""
+    # python-stdnum is imported by the first scan, not by every gateway worker (~8 MB of
+    # memory, issue 15): detectors run only under a PII policy.
+    from stdnum import numdb
+
     # The registry splits a known country code off as its own part; an unknown one is not.
     part, properties = numdb.get("iban").info(country + "00")[0]
     bban = properties.get("bban") if part == country else None
@@ -102,6 +104,8 @@ def iban_length(country: str) -> int | None:
 
 
 def detect_iban(text: str) -> Iterator[Span]:
+    from stdnum import iban as stdnum_iban
+
     for m in _IBAN.finditer(text):
         raw = m.group()
         expected = iban_length(raw[:2])
@@ -166,6 +170,8 @@ def card_brand(digits: str) -> str | None:
 
 
 def detect_payment_card(text: str, tokens: Sequence[Token]) -> Iterator[Span]:
+    from stdnum import luhn
+
     for m in in_windows(_CARD, text, tokens, 13):
         digits = m.group().replace(" ", "").replace("-", "")
         if (

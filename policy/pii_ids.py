@@ -26,12 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-
-from stdnum.br import cpf
-from stdnum.es import dni, nie
-from stdnum.in_ import aadhaar
-from stdnum.nl import bsn
-from stdnum.us import ssn
+from functools import cache
 
 from policy.pii_detectors import Span, Token, in_windows
 
@@ -65,22 +60,33 @@ _AADHAAR = re.compile(r"(?<![\w.-])[2-9]\d{3}(?P<s>[ -]?)\d{4}(?P=s)\d{4}(?![\w-
 _AADHAAR_WORDS = re.compile(r"(?i)\b(?:aadhaar|aadhar|uidai)")
 
 
-def _ssn_ok(value: str) -> bool:
-    return bool(ssn.is_valid(value.replace(" ", "-")))
-
-
 # (detector, candidate regex, fewest digits in its token, check, keyword needed near)
 _Rule = tuple[str, re.Pattern[str], int, Callable[[str], bool], re.Pattern[str] | None]
-_NUMERIC: tuple[_Rule, ...] = (
-    ("us_ssn", _SSN_GROUPED, 9, _ssn_ok, None),
-    ("us_ssn", _NINE_DIGITS, 9, ssn.is_valid, _SSN_WORDS),
-    ("nl_bsn", _NINE_DIGITS, 9, bsn.is_valid, _BSN_WORDS),
-    ("es_dni", _DNI, 8, dni.is_valid, None),
-    ("es_nie", _NIE, 7, nie.is_valid, None),
-    ("br_cpf", _CPF_FORMATTED, 11, cpf.is_valid, None),
-    ("br_cpf", _ELEVEN_DIGITS, 11, cpf.is_valid, _CPF_WORDS),
-    ("in_aadhaar", _AADHAAR, 12, aadhaar.is_valid, _AADHAAR_WORDS),
-)
+
+
+@cache
+def _numeric() -> tuple[_Rule, ...]:
+    # python-stdnum is imported by the first scan, not by every gateway worker (~8 MB of
+    # memory, issue 15): detectors run only under a PII policy.
+    from stdnum.br import cpf
+    from stdnum.es import dni, nie
+    from stdnum.in_ import aadhaar
+    from stdnum.nl import bsn
+    from stdnum.us import ssn
+
+    def ssn_ok(value: str) -> bool:
+        return bool(ssn.is_valid(value.replace(" ", "-")))
+
+    return (
+        ("us_ssn", _SSN_GROUPED, 9, ssn_ok, None),
+        ("us_ssn", _NINE_DIGITS, 9, ssn.is_valid, _SSN_WORDS),
+        ("nl_bsn", _NINE_DIGITS, 9, bsn.is_valid, _BSN_WORDS),
+        ("es_dni", _DNI, 8, dni.is_valid, None),
+        ("es_nie", _NIE, 7, nie.is_valid, None),
+        ("br_cpf", _CPF_FORMATTED, 11, cpf.is_valid, None),
+        ("br_cpf", _ELEVEN_DIGITS, 11, cpf.is_valid, _CPF_WORDS),
+        ("in_aadhaar", _AADHAAR, 12, aadhaar.is_valid, _AADHAAR_WORDS),
+    )
 
 
 # The words the keyword rules look for, as lowercase ASCII: a rule whose words the text
@@ -95,7 +101,7 @@ _WORDS: dict[re.Pattern[str], tuple[bytes, ...]] = {
 
 def detect_national_id(text: str, tokens: Sequence[Token]) -> Iterator[Span]:
     ascii_lower = text.encode("ascii", "ignore").lower()
-    for detector, candidates, min_digits, valid, keywords in _NUMERIC:
+    for detector, candidates, min_digits, valid, keywords in _numeric():
         if keywords is not None and not any(w in ascii_lower for w in _WORDS[keywords]):
             continue
         for m in in_windows(candidates, text, tokens, min_digits):

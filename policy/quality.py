@@ -41,10 +41,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from jsonschema import SchemaError
-from jsonschema.exceptions import best_match
-from jsonschema.validators import validator_for
-from referencing.exceptions import Unresolvable
 
 from adapters.base import ProviderResult
 from schemas.events import LLMRequest
@@ -197,6 +193,11 @@ def _cached_validator(schema_json: bytes) -> Any:
 
 
 def _validator_of(schema: dict[str, Any]) -> Any:
+    # jsonschema is imported by the first request with a response schema, not by every
+    # gateway worker: ~6 MB of memory (issue 15).
+    from jsonschema import SchemaError
+    from jsonschema.validators import validator_for
+
     cls = validator_for(schema)
     try:
         cls.check_schema(schema)
@@ -208,6 +209,9 @@ def _validator_of(schema: dict[str, Any]) -> Any:
 def _violation(schema: dict[str, Any], instance: Any) -> str | None:
     """The most telling way ``instance`` breaks ``schema``, or None (also when the schema
     cannot judge: not a valid schema, unresolvable or endless references)."""
+    from jsonschema.exceptions import best_match
+    from referencing.exceptions import Unresolvable
+
     validator = _compiled(schema)
     if validator is None:
         return None

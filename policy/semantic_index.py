@@ -27,11 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from usearch.index import Index
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 EXACT_UP_TO = 4096
 """Entries searched exactly; above this, the HNSW graph (issue 13: no linear scan past a few
@@ -162,6 +164,10 @@ class VectorIndex:
         return out
 
     def _to_graph(self) -> None:
+        # Imported here: usearch (and the tqdm it pulls in) is ~5 MB of a gateway worker's
+        # memory, needed only once a scope outgrows the exact scan (issue 15).
+        from usearch.index import Index
+
         graph = Index(
             ndim=self.dim,
             metric="ip",
