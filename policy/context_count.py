@@ -255,8 +255,8 @@ def ceiling(request: LLMRequest, families: Iterable[Family]) -> dict[Family, int
     A byte-level BPE token spells at least one UTF-8 byte, so a text's base count is at most
     its byte length, and a weighed family's estimate at most that times its largest class
     weight. Most requests are far shorter than their models' windows: this settles them
-    without the encodings (issue 15: counting was ~4 % of a worker's CPU, and building the
-    two base encodings ~70 MB of its memory, now loaded only for a request near a window).
+    without the encodings (issue 15: the window decision was ~3 % of a worker's CPU, and the
+    two base encodings ~70 MB of its memory, now built only for a request near a window).
     """
     if request.tools or (request.response_format and request.response_format.json_schema):
         return None
