@@ -4,6 +4,7 @@ event loop), one row per figure, each computed from the phases' CPU seconds."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Every process of the stack under test, the client included (the broker and the emulator
@@ -60,6 +61,25 @@ def print_table(setups: list[Setup]) -> None:
     def gws(s: Setup) -> list[str]:
         return [f"gw{i}" for i in range(s.workers)]
 
+    def cpu_rows(prefix: str, phase: Callable[[Setup], Phase]) -> None:
+        """CPU per request of the gateway (sum, then each worker) and the other processes."""
+        row(
+            f"{prefix}CPU ms/req gateway (sum of workers)",
+            lambda s: f"{phase(s).ms_per_request(*gws(s)):.2f}",
+        )
+        row(
+            f"  {prefix}per worker ms (CPU s / N)",
+            lambda s: " + ".join(f"{phase(s).ms_per_request(g):.2f}" for g in gws(s)),
+        )
+        for name in ("broker", "analytics", "client"):
+            row(f"{prefix}CPU ms/req {name}", lambda s, n=name: f"{phase(s).ms_per_request(n):.2f}")
+
+    def cores_row(name: str, phase: Callable[[Setup], Phase]) -> None:
+        row(
+            f"{name} cores busy: ours / whole machine",
+            lambda s: f"{phase(s).cores(False):.2f} / {phase(s).cores(True):.2f}",
+        )
+
     row("gateway on uvloop (its .so mapped)", lambda s: "yes" if s.on_uvloop else "no")
     row(
         "idle cores: gateway(s) / broker / analytics",
@@ -71,15 +91,8 @@ def print_table(setups: list[Setup]) -> None:
     row("burst requests", lambda s: s.burst.n)
     row("burst throughput req/s", lambda s: f"{s.burst.n / s.burst.elapsed_s:.0f}")
     row("burst first send -> last answer s", lambda s: f"{s.burst.elapsed_s:.1f}")
-    row("CPU ms/req gateway (sum of workers)", lambda s: f"{s.burst.ms_per_request(*gws(s)):.2f}")
-    row(
-        "  per worker ms (CPU s / N)",
-        lambda s: " + ".join(f"{s.burst.ms_per_request(g):.2f}" for g in gws(s)),
-    )
-    row("CPU ms/req broker", lambda s: f"{s.burst.ms_per_request('broker'):.2f}")
-    row("CPU ms/req analytics (store)", lambda s: f"{s.burst.ms_per_request('analytics'):.2f}")
+    cpu_rows("", lambda s: s.burst)
     row("CPU ms/req emulator", lambda s: f"{s.burst.ms_per_request('emulator'):.2f}")
-    row("CPU ms/req client (this process)", lambda s: f"{s.burst.ms_per_request('client'):.2f}")
     row(
         "client cheaper than gateway?",
         lambda s: (
@@ -90,26 +103,13 @@ def print_table(setups: list[Setup]) -> None:
             else "NO"
         ),
     )
-    row(
-        "burst cores busy: ours / whole machine",
-        lambda s: f"{s.burst.cores(False):.2f} / {s.burst.cores(True):.2f}",
-    )
+    cores_row("burst", lambda s: s.burst)
     row("paced rate req/s (half of burst)", lambda s: f"{s.rate:.0f}")
     row("paced requests", lambda s: s.paced.n)
     row("added ms p50/p95/p99 (client e2e)", lambda s: _pcts(s.added_ms))
     row("added ms p50/p95/p99 (gateway stamp)", lambda s: _pcts(s.gateway_added_ms))
-    row("paced CPU ms/req gateway", lambda s: f"{s.paced.ms_per_request(*gws(s)):.2f}")
-    row(
-        "  paced per worker ms (CPU s / N)",
-        lambda s: " + ".join(f"{s.paced.ms_per_request(g):.2f}" for g in gws(s)),
-    )
-    row("paced CPU ms/req broker", lambda s: f"{s.paced.ms_per_request('broker'):.2f}")
-    row("paced CPU ms/req analytics", lambda s: f"{s.paced.ms_per_request('analytics'):.2f}")
-    row("paced CPU ms/req client", lambda s: f"{s.paced.ms_per_request('client'):.2f}")
-    row(
-        "paced cores busy: ours / whole machine",
-        lambda s: f"{s.paced.cores(False):.2f} / {s.paced.cores(True):.2f}",
-    )
+    cpu_rows("paced ", lambda s: s.paced)
+    cores_row("paced", lambda s: s.paced)
     row("requests handled (warm-up+burst+paced)", lambda s: s.handled)
     row("gateway RSS MiB ready", lambda s: " + ".join(f"{r:.0f}" for r in s.rss_ready))
     row("gateway RSS MiB after all requests", lambda s: " + ".join(f"{r:.0f}" for r in s.rss_end))
