@@ -130,13 +130,14 @@ async def _phases(
     return idle, burst, meter.stop(len(paced_ids), last - started), rate
 
 
-def _config(tmp: Path, emulator: Emulator, name: str, args: argparse.Namespace) -> Path:
+def _config(
+    tmp: Path, emulator: Emulator, name: str, inline: bool, args: argparse.Namespace
+) -> Path:
     work = tmp / name
     work.mkdir()
     base = ROOT / "config" / "routeyard.example.yaml"
-    config = derive_config(
-        base, work, emulator.url, name, dispatch={"max_in_flight": args.max_in_flight}
-    )
+    dispatch = {"max_in_flight": args.max_in_flight, "inline_first_attempts": inline}
+    config = derive_config(base, work, emulator.url, name, dispatch=dispatch)
     data = yaml.safe_load(config.read_text())
     if args.partitions:
         data["topics"]["partitions"] = args.partitions
@@ -152,10 +153,11 @@ def run_setup(
     tmp: Path,
     workers: int,
     event_loop: str,
+    inline: bool,
     args: argparse.Namespace,
 ) -> Setup:
     name = f"cost{workers}w{event_loop}{time.time_ns()}"
-    config = _config(tmp, emulator, name, args)
+    config = _config(tmp, emulator, name, inline, args)
     data = yaml.safe_load(config.read_text())
     topics: dict[str, str] = data["topics"]
     partitions = int(data["topics"]["partitions"])
@@ -196,6 +198,7 @@ def run_setup(
             partitions=partitions,
             event_loop=event_loop,
             on_uvloop=uvloop_mapped(gateways[0].process.proc.pid),
+            inline=inline,
             idle=idle,
             burst=burst,
             paced=paced,
@@ -242,6 +245,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--event-loops", default="asyncio", help="the workers' loops to compare: asyncio,uvloop"
     )
     p.add_argument("--max-in-flight", type=int, default=512, help="dispatch.max_in_flight")
+    p.add_argument(
+        "--inline",
+        default="on",
+        help="dispatch.inline_first_attempts to compare: on,off (runs in the order given)",
+    )
     return p.parse_args(argv)
 
 
@@ -260,9 +268,19 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 for count in counts:
                     for event_loop in args.event_loops.split(","):
-                        setups.append(
-                            run_setup(kafka, emulator, client, loop, tmp, count, event_loop, args)
-                        )
+                        for inline in args.inline.split(","):
+                            setup = run_setup(
+                                kafka,
+                                emulator,
+                                client,
+                                loop,
+                                tmp,
+                                count,
+                                event_loop,
+                                inline == "on",
+                                args,
+                            )
+                            setups.append(setup)
             finally:
                 loop.run_until_complete(client.stop())
                 emulator.stop()

@@ -90,7 +90,17 @@ class BreakerConfig(_Config):
 
 
 class DispatchConfig(_Config):
-    max_in_flight: int = Field(default=512, ge=1, le=20_000)
+    max_in_flight: int = Field(
+        default=512, ge=1, le=20_000, description="provider calls in flight per worker"
+    )
+    inline_first_attempts: bool = Field(
+        default=True,
+        description=(
+            "triage makes a request's first attempt itself when it needs no admission or"
+            " cache lookup, instead of sending it through the dispatch topic"
+            " (docs/design/inline_dispatch.md)"
+        ),
+    )
 
 
 class RetryStageConfig(_Config):

@@ -14,13 +14,14 @@ import asyncio
 import logging
 import tempfile
 from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import faust
+import httpx
 import mode
 
-from adapters.http_client import make_http_client
 from schemas.admission import TenantSnapshot
 from schemas.config import GatewayConfig
 from schemas.events import DeadLetterStage
@@ -41,6 +42,7 @@ from streams.provider_limiter import ProviderLimiter
 from streams.publisher import Publisher
 from streams.retry import RetryHolder
 from streams.semantic_embedder import semantic_embedder
+from streams.shared_dispatcher import SharedDispatcher
 from streams.tenant_state import TenantStates
 from streams.topic_reader import read_at
 from streams.topics import topic_names
@@ -129,8 +131,10 @@ def create_app(
     # The admission topic and the tenant states that follow its partitions.
     admission_partitions: list[tuple[str, TenantStates]] = []
     caches: list[CacheStates] = []  # the cache books follow the cache topic's partitions
-    # A worker's share of every provider limit follows the dispatch partitions it owns.
+    # A worker's share of every provider limit follows the partitions it calls from: the
+    # dispatch topic's, and the request topic's when triage makes first attempts inline.
     limiter = ProviderLimiter(config)
+    inline = config.dispatch.inline_first_attempts
 
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         for window in windows:
@@ -154,8 +158,9 @@ def create_app(
             states.on_assigned(p for t, p in owned if t == topic)
         for cache_states in caches:
             cache_states.on_assigned(p for t, p in owned if t == names.cache)
-        dispatching = sum(1 for t, _ in owned if t == names.dispatch)
-        limiter.on_assigned(dispatching, config.topics.partitions)
+        calling = {names.dispatch, names.requests} if inline else {names.dispatch}
+        dispatching = sum(1 for t, _ in owned if t in calling)
+        limiter.on_assigned(dispatching, len(calling) * config.topics.partitions)
 
     # mode's Signal types want a keyword-only ``signal`` parameter these do not need.
     app.on_partitions_revoked.connect(cast(Any, _revoked))
@@ -167,6 +172,7 @@ def create_app(
         max_in_flight: int,
         ledger: OutcomeLedger | None,
         ends_request: Callable[[bytes], bool] = lambda raw: True,
+        slots: asyncio.Semaphore | None = None,
     ) -> Window:
         async def on_poison(raw: bytes, source: Source, exc: Exception) -> None:
             letter = internal_error(stage, raw, source, exc)
@@ -189,6 +195,7 @@ def create_app(
             on_poison=on_poison,
             handler_tries=config.delivery.handler_tries,
             acks_paused=lambda: bool(app.rebalancing),
+            slots=slots,
         )
         windows.append(w)
         return w
@@ -224,6 +231,13 @@ def create_app(
 
         app.task(run_board)
 
+        # One dispatcher for the dispatch agent and triage's inline first attempts.
+        def dispatcher_on(http: httpx.AsyncClient) -> Dispatcher:
+            models = ModelClient(config, http)
+            return Dispatcher(config, models, publisher, ledger, health=board, limiter=limiter)
+
+        dispatchers = SharedDispatcher(dispatcher_on)
+
         @app.agent(topics[names.requests], name="triage", supervisor_strategy=_CRASH)
         async def triage_agent(stream: faust.StreamT[bytes]) -> None:
             deployments = {
@@ -237,19 +251,27 @@ def create_app(
                     name: by_deployment[d] for name, d in deployments.items() if d in by_deployment
                 }
 
-            stage = TriageStage(config, publisher, ledger, latency_ms=latency_by_model)
-            handle = _without_source(stage.handle)
-            await window("triage", handle, _TRIAGE_IN_FLIGHT, ledger).run(stream)
+            async with AsyncExitStack() as stack:
+                calls = None
+                if inline:
+                    calls = (await stack.enter_async_context(dispatchers.use())).inline
+                stage = TriageStage(
+                    config, publisher, ledger, latency_ms=latency_by_model, inline=calls
+                )
+                handle = _without_source(stage.handle)
+                await window("triage", handle, _TRIAGE_IN_FLIGHT, ledger).run(stream)
 
         @app.agent(topics[names.dispatch], name="dispatch", supervisor_strategy=_CRASH)
         async def dispatch_agent(stream: faust.StreamT[bytes]) -> None:
-            async with make_http_client() as http:
-                models = ModelClient(config, http)
-                dispatcher = Dispatcher(
-                    config, models, publisher, ledger, health=board, limiter=limiter
-                )
+            async with dispatchers.use() as dispatcher:
                 handle = _without_source(dispatcher.handle)
-                w = window("dispatch", handle, config.dispatch.max_in_flight, ledger)
+                w = window(
+                    "dispatch",
+                    handle,
+                    config.dispatch.max_in_flight,
+                    ledger,
+                    slots=dispatcher.slots,
+                )
                 await w.run(stream)
 
         @app.agent(topics[names.retry], name="retry", supervisor_strategy=_CRASH)

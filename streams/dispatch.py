@@ -19,7 +19,6 @@ import asyncio
 import logging
 import random
 import time
-from collections import OrderedDict
 from datetime import datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
@@ -59,33 +58,10 @@ from streams.outcome_ledger import OutcomeLedger
 from streams.provider_limiter import ProviderLimiter
 from streams.publisher import Publisher
 from streams.redaction import Redactor
+from streams.started_attempts import StartedAttempts
 from streams.stream_call import ChunkPublisher, streamed_call
 
 log = logging.getLogger(__name__)
-
-
-class StartedAttempts:
-    """The highest attempt this worker started per request (bounded, oldest forgotten).
-
-    A crash replay can fork a request's chain of attempts in two; the copy whose attempt
-    number was already started here is the fork, and is dropped.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._highest: OrderedDict[str, int] = OrderedDict()
-
-    def first_start(self, request_id: str, attempt: int) -> bool:
-        if self._highest.get(request_id, 0) >= attempt:
-            return False
-        self._highest[request_id] = attempt
-        self._highest.move_to_end(request_id)
-        while len(self._highest) > self.capacity:
-            self._highest.popitem(last=False)
-        return True
-
-    def forget(self, request_id: str) -> None:
-        self._highest.pop(request_id, None)
 
 
 class Dispatcher:
@@ -106,6 +82,9 @@ class Dispatcher:
         self.ledger = ledger
         self.topics = config.topics
         self.started = StartedAttempts(config.dedup_window)
+        # Provider calls in flight (dispatch.max_in_flight), shared by the dispatch
+        # topic's window and triage's inline first attempts.
+        self.slots = asyncio.Semaphore(config.dispatch.max_in_flight)
         self.gate = CandidateGate(config, health, limiter)
         # Every provider call goes through it: sent PII-redacted (streams/redaction.py).
         self.redactor = Redactor(config, models)
@@ -147,12 +126,22 @@ class Dispatcher:
         )
 
     async def handle(self, raw: bytes) -> None:
+        """One event of the dispatch topic (the window holds a slot of ``slots``)."""
         try:
             ev = DispatchEvent.from_bytes(raw)
         except ValidationError as exc:
             letter = schema_invalid("dispatch", raw, "dispatch event", exc)
             await self.publisher.send(self.topics.dlq, letter, None)
             return
+        await self.dispatch(ev)
+
+    async def inline(self, ev: DispatchEvent) -> None:
+        """A first attempt made by triage's task, not sent through the dispatch topic
+        (docs/design/inline_dispatch.md); it waits for one of the same ``slots``."""
+        async with self.slots:
+            await self.dispatch(ev)
+
+    async def dispatch(self, ev: DispatchEvent) -> None:
         await self.ledger.ready.wait()
         if self.ledger.answered(ev.request_id):
             self.dropped_answered += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -186,8 +186,12 @@ class TriageStage:
         publisher: Publisher,
         ledger: OutcomeLedger,
         latency_ms: Callable[[], Mapping[str, float]] = lambda: NO_LATENCY,
+        inline: Callable[[DispatchEvent], Awaitable[None]] | None = None,
     ) -> None:
+        """``inline``: makes a first attempt in this task (the dispatcher's); None sends
+        every routed request on through the dispatch topic."""
         self.config = config
+        self.inline = inline
         self.topics = config.topics
         self.publisher = publisher
         self.ledger = ledger
@@ -238,10 +242,15 @@ class TriageStage:
 
     async def _route(self, dispatch: DispatchEvent) -> None:
         """A cacheable request to the cache stage (its ticket on the dispatch event);
-        the rest on to admission or dispatch."""
+        the rest on to admission, or to its first attempt: inline when this stage has a
+        dispatcher, else through the dispatch topic."""
         ticket = ticket_for(self.config, dispatch.request, dispatch.route)
         if ticket is None:
-            await forward(self.config, self.publisher, dispatch)
+            needs_admission = self.config.admission.policy_for(dispatch.request.tenant)
+            if self.inline is not None and needs_admission is None:
+                await self.inline(dispatch)
+            else:
+                await forward(self.config, self.publisher, dispatch)
             return
         dispatch = dispatch.model_copy(update={"cache": ticket})
         lookup = CacheLookup(

@@ -69,7 +69,10 @@ class Window:
         handler_tries: int = 3,
         retry_backoff_s: float = 0.2,
         acks_paused: Callable[[], bool] = lambda: False,
+        slots: asyncio.Semaphore | None = None,
     ) -> None:
+        """``slots``: the semaphore bounding handlers in flight, when it is shared with
+        work started elsewhere (default: one of ``max_in_flight`` of its own)."""
         if handler_tries < 1:
             raise ValueError("handler_tries must be at least 1")
         self._handle = handle
@@ -77,7 +80,7 @@ class Window:
         self._on_poison = on_poison
         self._tries = handler_tries
         self._backoff_s = retry_backoff_s
-        self._running = asyncio.Semaphore(max_in_flight)
+        self._running = slots if slots is not None else asyncio.Semaphore(max_in_flight)
         self._unacked = asyncio.Semaphore(max_unacked)
         # Per partition, the events not acknowledged yet, in arrival order.
         self._pending: dict[_TP, deque[tuple[EventT[Any], _Key]]] = {}

@@ -33,6 +33,7 @@ def test_a_paraphrase_hits_and_a_transposition_does_not(encoder: StaticEncoder) 
 def test_a_dropped_entry_is_never_served(encoder: StaticEncoder) -> None:
     shelf = SemanticShelf(encoder.embed_one, encoder.dim)
     shelf.add("scope", "k1", "What is the capital of France?")
-    assert shelf.find("scope", "What is the capital of France?", 0.5, {}.get) is None
+    nothing: dict[str, Entry] = {}
+    assert shelf.find("scope", "What is the capital of France?", 0.5, nothing.get) is None
     shelf.remove("k1")
     assert len(shelf) == 0
