@@ -73,3 +73,49 @@ async def test_a_rejection_is_settled_once(config: GatewayConfig) -> None:
     assert [(d.request_id, d.reason) for d in letters] == [("r-4", "unknown_route")]
     assert ledger.answered("r-4")
     assert len(publisher.on("llm.usage")) == 1
+
+
+async def test_an_inline_stage_makes_the_first_attempt_itself(config: GatewayConfig) -> None:
+    publisher, ledger = RecordingPublisher(), ready_ledger()
+    called: list[DispatchEvent] = []
+
+    async def inline(dispatch: DispatchEvent) -> None:
+        called.append(dispatch)
+
+    stage = TriageStage(config, publisher, ledger, inline=inline)  # type: ignore[arg-type]
+    await stage.handle(_raw("r-6"))
+    await stage.handle(_raw("r-6"))  # republished while in flight
+    assert [d.request_id for d in called] == ["r-6"]
+    assert [d.attempt for d in called] == [1]
+    assert publisher.sent == []
+
+
+async def test_a_tenant_with_admission_is_not_called_inline(config: GatewayConfig) -> None:
+    budgets = {"default": {"budgets": [{"period": "day", "limit_usd": "5"}]}}
+    admitted = GatewayConfig.model_validate({**config.model_dump(), "admission": budgets})
+    publisher, ledger = RecordingPublisher(), ready_ledger()
+
+    async def inline(dispatch: DispatchEvent) -> None:
+        raise AssertionError("admission comes before any call")
+
+    stage = TriageStage(admitted, publisher, ledger, inline=inline)  # type: ignore[arg-type]
+    await stage.handle(_raw("r-7"))
+    assert [a.request_id for a in publisher.on("llm.admission")] == ["r-7"]
+
+
+async def test_a_failed_inline_attempt_is_not_a_duplicate_when_run_again(
+    config: GatewayConfig,
+) -> None:
+    publisher, ledger = RecordingPublisher(), ready_ledger()
+    called: list[str] = []
+
+    async def inline(dispatch: DispatchEvent) -> None:
+        called.append(dispatch.request_id)
+        if len(called) == 1:
+            raise ConnectionError("the started row could not be written")
+
+    stage = TriageStage(config, publisher, ledger, inline=inline)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        await stage.handle(_raw("r-8"))
+    await stage.handle(_raw("r-8"))  # the window's next run of the handler
+    assert called == ["r-8", "r-8"]

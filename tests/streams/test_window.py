@@ -313,3 +313,46 @@ async def test_a_failing_handler_is_logged_without_its_message(
     assert "dead-lettering the event: ValueError, raised at" in logged
     assert "in handle" in logged  # the stack says where
     assert "jane.doe@example.com" not in logged
+
+
+async def test_shared_slots_bound_the_window_and_work_started_elsewhere_together() -> None:
+    slots = asyncio.Semaphore(3)
+    stream = _Stream()
+    running = peak = 0
+    release = asyncio.Event()
+
+    async def busy() -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await release.wait()
+        running -= 1
+
+    async def handle(raw: bytes, source: Source) -> None:
+        await busy()
+
+    async def elsewhere() -> None:  # e.g. triage's inline first attempts
+        async with slots:
+            await busy()
+
+    outside = [asyncio.create_task(elsewhere()) for _ in range(2)]
+    await asyncio.sleep(0)
+    for i in range(5):
+        stream.push(str(i).encode())
+    window = Window(handle, max_in_flight=100, max_unacked=100, on_poison=_never, slots=slots)
+    task = asyncio.create_task(window.run(cast(Any, stream)))
+    try:
+        await _until(lambda: running == 3, task, "three running")
+        await asyncio.sleep(0.05)  # nothing else may start while the slots are taken
+        assert running == 3 and window.in_flight == 1
+        release.set()
+        await _until(lambda: len(stream.acked) == 5, task, "5 acks")
+    finally:
+        task.cancel()
+        for t in outside:
+            t.cancel()
+    assert peak == 3
+
+
+async def _never(raw: bytes, source: Source, exc: Exception) -> None:
+    raise AssertionError(f"no event is poison here: {exc!r}")
