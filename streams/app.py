@@ -38,7 +38,7 @@ from streams.forwarding import forward
 from streams.health import HealthBoard
 from streams.model_client import ModelClient
 from streams.outcome_ledger import OutcomeLedger
-from streams.provider_limiter import ProviderLimiter
+from streams.provider_limiter import ProviderLimiter, calling_share
 from streams.publisher import Publisher
 from streams.retry import RetryHolder
 from streams.semantic_embedder import semantic_embedder
@@ -159,8 +159,7 @@ def create_app(
         for cache_states in caches:
             cache_states.on_assigned(p for t, p in owned if t == names.cache)
         calling = {names.dispatch, names.requests} if inline else {names.dispatch}
-        dispatching = sum(1 for t, _ in owned if t in calling)
-        limiter.on_assigned(dispatching, len(calling) * config.topics.partitions)
+        limiter.on_assigned(*calling_share(owned, calling, config.topics.partitions))
 
     # mode's Signal types want a keyword-only ``signal`` parameter these do not need.
     app.on_partitions_revoked.connect(cast(Any, _revoked))

@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -248,3 +248,12 @@ class ProviderLimiter:
                 async with asyncio.timeout(until - self._clock()):
                     await waiter.wake.wait()
         return waiter.outcome
+
+
+def calling_share(
+    owned: Iterable[tuple[str, int]], calling: Collection[str], partitions: int
+) -> tuple[int, int]:
+    """(owned, total) of the partitions a worker makes provider calls from: those of the
+    ``calling`` topics (each of ``partitions``) among its ``owned`` (topic, partition)s."""
+    mine = sum(1 for topic, _ in owned if topic in calling)
+    return mine, len(calling) * partitions

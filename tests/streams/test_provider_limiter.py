@@ -18,7 +18,7 @@ import pytest
 from policy.provider_limits import most_in_a_minute
 from schemas.config import GatewayConfig
 from schemas.config_loader import parse_config
-from streams.provider_limiter import ProviderLimiter
+from streams.provider_limiter import ProviderLimiter, calling_share
 
 T = TypeVar("T")
 
@@ -374,3 +374,11 @@ def test_a_revocation_hands_no_stored_calls_to_the_next_assignment() -> None:
         return await _timed(loop, limiter.acquire("a1", 1))
 
     assert run(main) == (True, 3.2)
+
+
+def test_the_share_counts_the_partitions_calls_are_made_from() -> None:
+    owned = [("llm.requests", 0), ("llm.requests", 3), ("llm.dispatch", 1), ("llm.usage", 2)]
+    assert calling_share(owned, {"llm.dispatch"}, 4) == (1, 4)
+    # First attempts made by triage: the request topic's partitions count too.
+    assert calling_share(owned, {"llm.dispatch", "llm.requests"}, 4) == (3, 8)
+    assert calling_share([], {"llm.dispatch", "llm.requests"}, 4) == (0, 8)
