@@ -36,6 +36,7 @@ from streams.dead_letters import internal_error, letter_mask
 from streams.dispatch import Dispatcher
 from streams.forwarding import forward
 from streams.health import HealthBoard
+from streams.inline_calls import DispatchOwnership
 from streams.model_client import ModelClient
 from streams.outcome_ledger import OutcomeLedger
 from streams.provider_limiter import ProviderLimiter, calling_share
@@ -135,6 +136,7 @@ def create_app(
     # dispatch topic's, and the request topic's when triage makes first attempts inline.
     limiter = ProviderLimiter(config)
     inline = config.dispatch.inline_first_attempts
+    dispatch_owned = DispatchOwnership(config.topics.partitions)
 
     async def _revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         for window in windows:
@@ -144,6 +146,7 @@ def create_app(
         for cache_states in caches:
             cache_states.on_revoked()
         limiter.on_revoked()
+        dispatch_owned.on_revoked()
 
     async def _assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         owned = [(tp.topic, tp.partition) for tp in assigned]
@@ -160,6 +163,7 @@ def create_app(
             cache_states.on_assigned(p for t, p in owned if t == names.cache)
         calling = {names.dispatch, names.requests} if inline else {names.dispatch}
         limiter.on_assigned(*calling_share(owned, calling, config.topics.partitions))
+        dispatch_owned.on_assigned(p for t, p in owned if t == names.dispatch)
 
     # mode's Signal types want a keyword-only ``signal`` parameter these do not need.
     app.on_partitions_revoked.connect(cast(Any, _revoked))
@@ -255,9 +259,17 @@ def create_app(
                 if inline:
                     calls = (await stack.enter_async_context(dispatchers.use())).inline
                 stage = TriageStage(
-                    config, publisher, ledger, latency_ms=latency_by_model, inline=calls
+                    config,
+                    publisher,
+                    ledger,
+                    latency_ms=latency_by_model,
+                    inline=calls,
+                    inline_here=dispatch_owned.here,
                 )
-                handle = _without_source(stage.handle)
+
+                async def handle(raw: bytes, source: Source) -> None:
+                    await stage.handle(raw, source.partition)
+
                 await window("triage", handle, _TRIAGE_IN_FLIGHT, ledger).run(stream)
 
         @app.agent(topics[names.dispatch], name="dispatch", supervisor_strategy=_CRASH)

@@ -187,11 +187,15 @@ class TriageStage:
         ledger: OutcomeLedger,
         latency_ms: Callable[[], Mapping[str, float]] = lambda: NO_LATENCY,
         inline: Callable[[DispatchEvent], Awaitable[None]] | None = None,
+        inline_here: Callable[[int, str], bool] = lambda partition, request_id: True,
     ) -> None:
         """``inline``: makes a first attempt in this task (the dispatcher's); None sends
-        every routed request on through the dispatch topic."""
+        every routed request on through the dispatch topic. ``inline_here(partition,
+        request_id)``: whether a request read from that partition may be called here
+        (streams/inline_calls.py)."""
         self.config = config
         self.inline = inline
+        self.inline_here = inline_here
         self.topics = config.topics
         self.publisher = publisher
         self.ledger = ledger
@@ -205,7 +209,9 @@ class TriageStage:
         self.latency_ms = latency_ms
         """This worker's latency figures by model name, read once per request (fastest)."""
 
-    async def handle(self, raw: bytes) -> None:
+    async def handle(self, raw: bytes, partition: int | None = None) -> None:
+        """One request event, read from ``partition`` of the request topic (None: not
+        known, so never called in place)."""
         await self.ledger.ready.wait()
         # triage() runs before the first await after the ledger is ready, and the window
         # starts tasks in arrival order, so dedup sees events in offset order.
@@ -224,7 +230,7 @@ class TriageStage:
                 log.info("request %s already answered: dropped at triage", rid)
                 return
             try:
-                await self._route(outcome.dispatch)
+                await self._route(outcome.dispatch, partition)
             except BaseException:
                 self.recent.forget(rid)  # the window runs this handler again: not a duplicate
                 raise
@@ -240,14 +246,20 @@ class TriageStage:
         else:
             log.info("duplicate request_id %s dropped at triage", outcome.request_id)
 
-    async def _route(self, dispatch: DispatchEvent) -> None:
+    async def _route(self, dispatch: DispatchEvent, partition: int | None) -> None:
         """A cacheable request to the cache stage (its ticket on the dispatch event);
-        the rest on to admission, or to its first attempt: inline when this stage has a
-        dispatcher, else through the dispatch topic."""
+        the rest on to admission, or to its first attempt: in place when this stage has a
+        dispatcher and the request is read where its attempts meet it, else through the
+        dispatch topic."""
         ticket = ticket_for(self.config, dispatch.request, dispatch.route)
         if ticket is None:
             needs_admission = self.config.admission.policy_for(dispatch.request.tenant)
-            if self.inline is not None and needs_admission is None:
+            if (
+                self.inline is not None
+                and needs_admission is None
+                and partition is not None
+                and self.inline_here(partition, dispatch.request_id)
+            ):
                 await self.inline(dispatch)
             else:
                 await forward(self.config, self.publisher, dispatch)

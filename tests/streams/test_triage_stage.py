@@ -83,11 +83,34 @@ async def test_an_inline_stage_makes_the_first_attempt_itself(config: GatewayCon
         called.append(dispatch)
 
     stage = TriageStage(config, publisher, ledger, inline=inline)  # type: ignore[arg-type]
-    await stage.handle(_raw("r-6"))
-    await stage.handle(_raw("r-6"))  # republished while in flight
+    await stage.handle(_raw("r-6"), 0)
+    await stage.handle(_raw("r-6"), 0)  # republished while in flight
     assert [d.request_id for d in called] == ["r-6"]
     assert [d.attempt for d in called] == [1]
     assert publisher.sent == []
+
+
+async def test_a_request_read_elsewhere_goes_through_the_dispatch_topic(
+    config: GatewayConfig,
+) -> None:
+    publisher, ledger = RecordingPublisher(), ready_ledger()
+    called: list[DispatchEvent] = []
+
+    async def inline(dispatch: DispatchEvent) -> None:
+        called.append(dispatch)
+
+    stage = TriageStage(
+        config,
+        publisher,  # type: ignore[arg-type]
+        ledger,
+        inline=inline,
+        inline_here=lambda partition, request_id: partition == 1,
+    )
+    await stage.handle(_raw("r-9"), 3)  # e.g. a copy on another partition
+    await stage.handle(_raw("r-10"))  # where it was read is not known
+    await stage.handle(_raw("r-11"), 1)
+    assert [d.request_id for d in publisher.on("llm.dispatch")] == ["r-9", "r-10"]
+    assert [d.request_id for d in called] == ["r-11"]
 
 
 async def test_a_tenant_with_admission_is_not_called_inline(config: GatewayConfig) -> None:
@@ -99,7 +122,7 @@ async def test_a_tenant_with_admission_is_not_called_inline(config: GatewayConfi
         raise AssertionError("admission comes before any call")
 
     stage = TriageStage(admitted, publisher, ledger, inline=inline)  # type: ignore[arg-type]
-    await stage.handle(_raw("r-7"))
+    await stage.handle(_raw("r-7"), 0)
     assert [a.request_id for a in publisher.on("llm.admission")] == ["r-7"]
 
 
@@ -116,6 +139,6 @@ async def test_a_failed_inline_attempt_is_not_a_duplicate_when_run_again(
 
     stage = TriageStage(config, publisher, ledger, inline=inline)  # type: ignore[arg-type]
     with pytest.raises(ConnectionError):
-        await stage.handle(_raw("r-8"))
-    await stage.handle(_raw("r-8"))  # the window's next run of the handler
+        await stage.handle(_raw("r-8"), 0)
+    await stage.handle(_raw("r-8"), 0)  # the window's next run of the handler
     assert called == ["r-8", "r-8"]
