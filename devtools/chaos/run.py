@@ -20,6 +20,7 @@ from devtools.chaos.observe import Lag, OutcomeCollector, Outcomes, count_usage
 from devtools.chaos.plan import ChaosPlan, Event, build_traffic
 from devtools.chaos.report import describe_method
 from devtools.chaos.result import ChaosResult, summarize
+from devtools.chaos.trail import trail
 from devtools.paths import EXAMPLE_CONFIG
 from devtools.stack import Emulator, derive_config, wait_committed
 
@@ -139,6 +140,19 @@ async def _run_with_emulator(
         stop_watch.set()
         await watchdog
         await collector.catch_up()
+        missing = [rid for rid in valid if not collector.outcomes.by_id.get(rid)]
+        if missing:
+            # Which stage held each lost request last, for whoever reads the failed run.
+            stages = ["requests", "cache", "admission", "dispatch", "retry", "usage"]
+            notes.extend(
+                await trail(
+                    bootstrap,
+                    group,
+                    [topics[s] for s in stages],
+                    int(topics["partitions"]),
+                    missing,
+                )
+            )
         usage_at: float | None = None
         try:
             await wait_committed(
