@@ -116,7 +116,7 @@ def print_table(setups: list[Setup]) -> None:
     row("gateway RSS MiB after all requests", lambda s: " + ".join(f"{r:.0f}" for r in s.rss_end))
     row("analytics (store) RSS MiB at end", lambda s: f"{s.rss_analytics:.0f}")
 
-    heads = [f"{s.workers} gw, {s.event_loop}{'' if s.inline else ', not inline'}" for s in setups]
+    heads = [f"{s.workers} gw, {s.event_loop}{', inline' if s.inline else ''}" for s in setups]
     width = max(len(label) for label, _ in rows)
     cols = [max(len(h), *(len(c[i]) for _, c in rows)) for i, h in enumerate(heads)]
     print(f"{'':<{width}}  " + "  ".join(f"{h:>{w}}" for h, w in zip(heads, cols, strict=True)))

@@ -5,6 +5,7 @@ inline calls run leaves exactly one outcome per request."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from collections import Counter
@@ -14,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tests.integration.harness import (
     Emulator,
@@ -140,7 +141,9 @@ async def test_sigkill_during_inline_calls_leaves_one_outcome_per_request(
 ) -> None:
     slow = {"latency": {"dist": "fixed", "ms": 1500}}
     emulator = Emulator(tmp_path, {"seed": 7, "default": slow})
-    config = gateway_config(tmp_path, emulator.url, test_name)
+    config = gateway_config(
+        tmp_path, emulator.url, test_name, dispatch={"inline_first_attempts": True}
+    )
     topics = _topics(config)
     ids = {f"cut-{i}" for i in range(300)}
     first = Worker(tmp_path, config, kafka_bootstrap, tag="gw1", role="gateway")
@@ -178,3 +181,50 @@ async def test_sigkill_during_inline_calls_leaves_one_outcome_per_request(
     # The cut calls were made again by the new owner; nothing else was.
     assert len(ids) <= calls <= len(started)
     assert len(finished) >= len(ids)
+
+
+async def test_copies_on_other_partitions_are_answered_once_by_two_workers(
+    kafka_bootstrap: str, test_name: str, tmp_path: Path
+) -> None:
+    emulator = Emulator(tmp_path, {"seed": 9, "default": {"latency": {"dist": "fixed", "ms": 300}}})
+    config = gateway_config(
+        tmp_path, emulator.url, test_name, dispatch={"inline_first_attempts": True}
+    )
+    topics = _topics(config)
+    ids = [f"copy-{i}" for i in range(200)]
+    # Every 10th request also published once into each partition, right behind it: the
+    # copies read by the other worker must meet the original's dispatcher.
+    items: list[tuple[str, bytes, int | None]] = []
+    for i, rid in enumerate(ids):
+        raw = orjson.dumps(request_event(rid, "hello there"))
+        items.append((rid, raw, None))
+        if i % 10 == 0:
+            items.extend((rid, raw, p) for p in range(PARTITIONS))
+    workers = [
+        Worker(tmp_path, config, kafka_bootstrap, tag=f"gw{i}", role="gateway") for i in (1, 2)
+    ]
+    try:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5)
+        await producer.start()
+        try:
+            sent = [
+                await producer.send(topics["requests"], raw, key=rid.encode(), partition=p)
+                for rid, raw, p in items
+            ]
+            await asyncio.gather(*sent)
+        finally:
+            await producer.stop()
+        got = await _outcomes(kafka_bootstrap, topics, set(ids))
+        await _handled(kafka_bootstrap, test_name, topics)
+        got = await _outcomes(kafka_bootstrap, topics, set(ids))  # read again, all of it
+        dispatched = await _everything_on(kafka_bootstrap, topics["dispatch"])
+    finally:
+        for worker in workers:
+            assert worker.stop() == 0, worker.process.log_text()[-3000:]
+        emulator.stop()
+
+    assert got[topics["dlq"]] == []
+    answered = Counter(r["request_id"] for r in got[topics["responses"]])
+    assert set(answered) == set(ids) and set(answered.values()) == {1}, "answered twice"
+    # Only copies (read away from their own partition) passed through the dispatch topic.
+    assert {d["request_id"] for d in dispatched} <= set(ids[::10])
