@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from itertools import product
 from pathlib import Path
 
 import yaml
@@ -266,21 +267,21 @@ def main(argv: list[str] | None = None) -> None:
             emulator = Emulator(tmp, profile)
             client = loop.run_until_complete(_started_client(kafka.bootstrap))
             try:
-                for count in counts:
-                    for event_loop in args.event_loops.split(","):
-                        for inline in args.inline.split(","):
-                            setup = run_setup(
-                                kafka,
-                                emulator,
-                                client,
-                                loop,
-                                tmp,
-                                count,
-                                event_loop,
-                                inline == "on",
-                                args,
-                            )
-                            setups.append(setup)
+                variants = product(counts, args.event_loops.split(","), args.inline.split(","))
+                for count, event_loop, inline in variants:
+                    setups.append(
+                        run_setup(
+                            kafka,
+                            emulator,
+                            client,
+                            loop,
+                            tmp,
+                            count,
+                            event_loop,
+                            inline == "on",
+                            args,
+                        )
+                    )
             finally:
                 loop.run_until_complete(client.stop())
                 emulator.stop()

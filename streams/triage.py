@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -30,7 +30,7 @@ from schemas.config import GatewayConfig
 from schemas.events import DeadLetter, DeadLetterReason, DispatchEvent, LLMRequest, UsageEvent
 from schemas.routes import RetryPolicyConfig
 from streams.dead_letters import describe, identity, unreadable
-from streams.forwarding import forward
+from streams.forwarding import CallHere, forward
 from streams.outcome_ledger import OutcomeLedger
 from streams.publisher import Publisher
 from streams.redaction import pii_refusal
@@ -186,7 +186,7 @@ class TriageStage:
         publisher: Publisher,
         ledger: OutcomeLedger,
         latency_ms: Callable[[], Mapping[str, float]] = lambda: NO_LATENCY,
-        inline: Callable[[DispatchEvent], Awaitable[None]] | None = None,
+        inline: CallHere | None = None,
         inline_here: Callable[[int, str], bool] = lambda partition, request_id: True,
     ) -> None:
         """``inline``: makes a first attempt in this task (the dispatcher's); None sends
@@ -253,16 +253,8 @@ class TriageStage:
         dispatch topic."""
         ticket = ticket_for(self.config, dispatch.request, dispatch.route)
         if ticket is None:
-            needs_admission = self.config.admission.policy_for(dispatch.request.tenant)
-            if (
-                self.inline is not None
-                and needs_admission is None
-                and partition is not None
-                and self.inline_here(partition, dispatch.request_id)
-            ):
-                await self.inline(dispatch)
-            else:
-                await forward(self.config, self.publisher, dispatch)
+            here = partition is not None and self.inline_here(partition, dispatch.request_id)
+            await forward(self.config, self.publisher, dispatch, self.inline if here else None)
             return
         dispatch = dispatch.model_copy(update={"cache": ticket})
         lookup = CacheLookup(

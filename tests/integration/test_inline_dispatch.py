@@ -5,9 +5,7 @@ inline calls run leaves exactly one outcome per request."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from tests.integration.budget_helpers import read_all
 from tests.integration.harness import (
     Emulator,
     Worker,
@@ -26,6 +24,7 @@ from tests.integration.harness import (
     request_event,
     wait_committed,
 )
+from tests.integration.routing_helpers import publish_to
 
 pytestmark = pytest.mark.integration
 
@@ -60,22 +59,7 @@ async def _outcomes(bootstrap: str, topics: dict[str, str], ids: set[str]) -> Go
 
 async def _everything_on(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     """Every event on ``topic`` now (read up to the end offsets taken first)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        ends = await consumer.end_offsets(tps)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        got: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 30
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            assert time.monotonic() < deadline, f"could not read {topic} to its end"
-            for messages in (await consumer.getmany(timeout_ms=200)).values():
-                got.extend(orjson.loads(m.value) for m in messages)
-        return got
-    finally:
-        await consumer.stop()
+    return [record.value for record in await read_all(bootstrap, topic, PARTITIONS)]
 
 
 async def _handled(bootstrap: str, test_name: str, topics: dict[str, str]) -> None:
@@ -204,16 +188,7 @@ async def test_copies_on_other_partitions_are_answered_once_by_two_workers(
         Worker(tmp_path, config, kafka_bootstrap, tag=f"gw{i}", role="gateway") for i in (1, 2)
     ]
     try:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5)
-        await producer.start()
-        try:
-            sent = [
-                await producer.send(topics["requests"], raw, key=rid.encode(), partition=p)
-                for rid, raw, p in items
-            ]
-            await asyncio.gather(*sent)
-        finally:
-            await producer.stop()
+        await publish_to(kafka_bootstrap, topics["requests"], items)
         got = await _outcomes(kafka_bootstrap, topics, set(ids))
         await _handled(kafka_bootstrap, test_name, topics)
         got = await _outcomes(kafka_bootstrap, topics, set(ids))  # read again, all of it
