@@ -16,14 +16,17 @@ input only when a crash could no longer lose or repeat its effect.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 from pydantic import ValidationError
 
 from policy.admission import TenantBook
-from policy.admission_decisions import Admit, Reject
-from schemas.admission import AdmitEvent, SpendEvent, admission_event
+from policy.admission_decisions import Admit, AdmitDecision, Reject
+from schemas.admission import AdmitEvent, BudgetAlert, SpendEvent, admission_event
 from schemas.base import utcnow
 from schemas.config import GatewayConfig
+from streams.arrival_order import ArrivalOrder
 from streams.cache_fill import send_to_cache
 from streams.dead_letters import has_kind, schema_invalid
 from streams.outcome_ledger import OutcomeLedger
@@ -52,6 +55,7 @@ class AdmissionStage:
         self.publisher = publisher
         self.ledger = ledger
         self.states = states
+        self.order = ArrivalOrder()
 
     async def handle(self, raw: bytes, source: Source) -> None:
         try:
@@ -60,24 +64,32 @@ class AdmissionStage:
             letter = schema_invalid("admission", raw, "admission event", exc)
             await self.publisher.send(self.topics.dlq, letter, None)
             return
-        await self.ledger.ready.wait()
-        await self.states.ready(source.partition)
-        book = self.states.book(source.partition, event.tenant)
-        if book.decided(source.offset):
-            return  # in the loaded state already, and its outputs were published
-        if isinstance(event, AdmitEvent):
-            await self._admit(book, event, source.offset)
-        else:
-            await self._spend(book, event, source.offset)
+        # Each event registers with its book in offset order (streams/arrival_order.py).
+        async with self.order.turn(source.partition):
+            await self.ledger.ready.wait()
+            await self.states.ready(source.partition)
+            book = self.states.book(source.partition, event.tenant)
+            if book.decided(source.offset):
+                return  # in the loaded state already, and its outputs were published
+            publish = self._decide(book, event, source.offset)
+        if publish is not None:
+            await publish()
         book.confirm(source.offset)
         await self.states.persisted(source.partition, event.tenant)
 
-    async def _admit(self, book: TenantBook, event: AdmitEvent, offset: int) -> None:
-        rid = event.request_id
-        if self.ledger.answered(rid):
+    def _decide(
+        self, book: TenantBook, event: AdmitEvent | SpendEvent, offset: int
+    ) -> Callable[[], Awaitable[None]] | None:
+        """Registers the event with its book; returns what to publish (None: nothing)."""
+        if isinstance(event, SpendEvent):
+            return partial(self._alert, book.spend(event, offset, self.config, utcnow()))
+        if self.ledger.answered(event.request_id):
             # Republished or replayed after its outcome: no reservation, no second answer.
-            return
-        decision = book.admit(event, offset, self.config, utcnow())
+            return None
+        return partial(self._publish, event, book.admit(event, offset, self.config, utcnow()))
+
+    async def _publish(self, event: AdmitEvent, decision: AdmitDecision) -> None:
+        rid = event.request_id
         if isinstance(decision, Admit):
             await self.publisher.send(self.topics.dispatch, decision.dispatch, rid)
         elif isinstance(decision, Reject):
@@ -89,16 +101,16 @@ class AdmissionStage:
         else:
             await self.publisher.send(self.topics.retry, decision.retry, rid)
 
-    async def _spend(self, book: TenantBook, event: SpendEvent, offset: int) -> None:
-        alerts = book.spend(event, offset, self.config, utcnow())
-        if alerts:
-            await self.publisher.send_all(*((self.topics.alerts, a, a.key) for a in alerts))
-            for alert in alerts:
-                log.warning(
-                    "budget alert: tenant %s budget %s (%s) at %g%% of %s USD",
-                    alert.tenant,
-                    alert.budget,
-                    alert.period_key,
-                    alert.threshold * 100,
-                    alert.limit_usd,
-                )
+    async def _alert(self, alerts: list[BudgetAlert]) -> None:
+        if not alerts:
+            return
+        await self.publisher.send_all(*((self.topics.alerts, a, a.key) for a in alerts))
+        for alert in alerts:
+            log.warning(
+                "budget alert: tenant %s budget %s (%s) at %g%% of %s USD",
+                alert.tenant,
+                alert.budget,
+                alert.period_key,
+                alert.threshold * 100,
+                alert.limit_usd,
+            )

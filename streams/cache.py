@@ -26,6 +26,7 @@ import logging
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Final
 
 from pydantic import ValidationError
@@ -35,6 +36,7 @@ from schemas.cache import CacheHitKind
 from schemas.cache_events import CacheFail, CacheFill, CacheLookup, cache_event
 from schemas.config import GatewayConfig
 from schemas.events import DeadLetter, DispatchEvent, LLMResponse, UsageEvent
+from streams.arrival_order import ArrivalOrder
 from streams.cache_answers import (
     deadline_letter,
     epoch,
@@ -57,6 +59,8 @@ NO_DEADLINE_WAIT_S: Final = 600.0
 EXPIRY_INTERVAL_S: Final = 1.0
 
 Forward = Callable[[DispatchEvent], Awaitable[None]]
+# What an event's decision leaves to send, once it is registered with its book.
+Publish = Callable[[], Awaitable[None]]
 # Reads the event at (partition, offset) of the cache topic; None when it is gone.
 ReadAt = Callable[[int, int], Awaitable[bytes | None]]
 
@@ -85,6 +89,7 @@ class CacheStage:
         self._read_at = read_at
         self.hits: dict[CacheHitKind, int] = {"exact": 0, "semantic": 0, "coalesced": 0}
         self.leads = 0
+        self.order = ArrivalOrder()
 
     async def handle(self, raw: bytes, source: Source) -> None:
         try:
@@ -93,27 +98,41 @@ class CacheStage:
             letter = schema_invalid("cache", raw, "cache event", exc)
             await self.publisher.send(self.topics.dlq, letter, letter.request_id)
             return
-        await self.ledger.ready.wait()
-        part = await self.states.ready(source.partition)
         ticket = event.ticket
-        book = part.book(ticket.route)
-        if book.decided(ticket.key, source.offset):
-            return  # in the loaded state already, and its outputs were published
-        if isinstance(event, CacheLookup):
-            await self._lookup(part, event, source.offset)
-        elif isinstance(event, CacheFill):
-            await self._fill(part, book, event, source.offset)
-        else:
-            await self._fail(book, event, source.offset)
+        # Each event registers with its book in offset order (streams/arrival_order.py).
+        async with self.order.turn(source.partition):
+            await self.ledger.ready.wait()
+            part = await self.states.ready(source.partition)
+            book = part.book(ticket.route)
+            if book.decided(ticket.key, source.offset):
+                return  # in the loaded state already, and its outputs were published
+            publish = self._decide(part, book, event, source.offset)
+        if publish is not None:
+            await publish()
         book.confirm(ticket.key, source.offset)
         await self.states.persisted(source.partition)
 
+    def _decide(
+        self,
+        part: CachePartition,
+        book: CacheBook,
+        event: CacheLookup | CacheFill | CacheFail,
+        offset: int,
+    ) -> Publish | None:
+        """Registers the event with its book; returns what to publish (None: nothing)."""
+        if isinstance(event, CacheLookup):
+            return self._look_up(part, event, offset)
+        if isinstance(event, CacheFill):
+            return self._fill(part, book, event, offset)
+        settled = book.fail(event.ticket.key, event.request_id, offset)
+        return partial(self._fail_waiters, event, settled.waiters)
+
     # -- lookups ---------------------------------------------------------------------
 
-    async def _lookup(self, part: CachePartition, event: CacheLookup, offset: int) -> None:
+    def _look_up(self, part: CachePartition, event: CacheLookup, offset: int) -> Publish | None:
         rid, dispatch, ticket = event.request_id, event.dispatch, event.ticket
         if self.ledger.answered(rid):
-            return  # republished or replayed after its outcome
+            return None  # republished or replayed after its outcome
         now = time.time()
         book = part.book(ticket.route)
         if ticket.mode == "semantic" and not book.holds(ticket.key) and not book.flying(ticket.key):
@@ -122,21 +141,21 @@ class CacheStage:
                 ticket.scope, ticket.prompt, threshold, lambda key: book.entry(key, now)
             )
             if found is not None:
-                await self._answer(found.entry.response, rid, dispatch, "semantic")
-                return
+                return partial(self._answer, found.entry.response, rid, dispatch, "semantic")
         first_seen = epoch(dispatch.first_seen_at, now)
         deadline = epoch(dispatch.deadline_at, first_seen + NO_DEADLINE_WAIT_S)
         asker = Asker(rid, dispatch.request.tenant, deadline, offset, first_seen)
         decision = book.lookup(ticket.key, asker, now)
         if isinstance(decision, Hit):
-            if not decision.replay:
-                await self._answer(decision.entry.response, rid, dispatch, "exact")
-        elif isinstance(decision, Lead):
+            if decision.replay:
+                return None
+            return partial(self._answer, decision.entry.response, rid, dispatch, "exact")
+        if isinstance(decision, Lead):
             # A replayed lead may not have been sent on: send again (dispatch drops copies
             # of an answered request).
             self.leads += 1
-            await self._forward(dispatch)
-        # Wait: parked until the leader's fill or fail.
+            return partial(self._forward, dispatch)
+        return None  # Wait: parked until the leader's fill or fail
 
     async def _answer(
         self, stored: bytes, rid: str, dispatch: DispatchEvent, kind: CacheHitKind
@@ -157,9 +176,9 @@ class CacheStage:
 
     # -- fills and fails -------------------------------------------------------------
 
-    async def _fill(
+    def _fill(
         self, part: CachePartition, book: CacheBook, event: CacheFill, offset: int
-    ) -> None:
+    ) -> Publish:
         ticket = event.ticket
         stored = event.response.to_bytes()
         semantic = ticket.mode == "semantic" and bool(ticket.prompt)
@@ -174,7 +193,10 @@ class CacheStage:
         )
         if semantic and book.holds(ticket.key):
             part.shelf(ticket.route).add(ticket.scope, ticket.key, ticket.prompt)
-        await asyncio.gather(*(self._coalesced(event, w) for w in settled.waiters))
+        return partial(self._answer_waiters, event, settled.waiters)
+
+    async def _answer_waiters(self, fill: CacheFill, waiters: list[Waiter]) -> None:
+        await asyncio.gather(*(self._coalesced(fill, w) for w in waiters))
 
     async def _coalesced(self, fill: CacheFill, waiter: Waiter) -> None:
         original = fill.response
@@ -185,10 +207,9 @@ class CacheStage:
         await self._settle(waiter.request_id, (self.topics.responses, response), usage)
         self.hits["coalesced"] += 1
 
-    async def _fail(self, book: CacheBook, event: CacheFail, offset: int) -> None:
-        settled = book.fail(event.ticket.key, event.request_id, offset)
+    async def _fail_waiters(self, event: CacheFail, waiters: list[Waiter]) -> None:
         route = event.ticket.route
-        for waiter in settled.waiters:
+        for waiter in waiters:
             letter = waiter_letter(event.letter, waiter.request_id, waiter.tenant)
             await self._settle(
                 waiter.request_id, (self.topics.dlq, letter), waiter_usage(letter, route)
@@ -234,7 +255,9 @@ class CacheStage:
             return
         event = cache_event.validate_json(raw)
         if isinstance(event, CacheLookup):
-            await self._lookup(part, event, waiter.offset)
+            publish = self._look_up(part, event, waiter.offset)
+            if publish is not None:
+                await publish()
             # Its outputs are out: close the offset the lookup opened, or the key's
             # confirmed offset would stay behind it for good.
             part.book(event.ticket.route).confirm(event.ticket.key, waiter.offset)
