@@ -44,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drain-deadline-s", type=float, help=f"({full.drain_deadline_s:g})")
     p.add_argument("--topology", choices=["auto", "split", "single"], help="(auto)")
     p.add_argument("--seed", type=int, help=f"({full.seed})")
+    p.add_argument(
+        "--inline-first-attempts",
+        action="store_const",
+        const=True,
+        help="run the workers with dispatch.inline_first_attempts on (off)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the run's folder (logs, store)")
 
 

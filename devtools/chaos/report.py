@@ -22,7 +22,8 @@ def describe_method(
     kinds = Counter(e.kind for e in traffic)
     errors = ", ".join(f"{status} {rate:.0%}" for status, rate in sorted(plan.error_rates.items()))
     return [
-        f"processes: real Kafka broker, the provider emulator, {fleet.describe()}",
+        f"processes: real Kafka broker, the provider emulator, {fleet.describe()}"
+        f" (dispatch.inline_first_attempts {'on' if plan.inline_first_attempts else 'off'})",
         f"traffic: {len(traffic)} events paced at {plan.rate:g}/s over {published_at:.1f} s:"
         f" {kinds['valid']} valid requests (~{plan.image_share:.0%} with an image by URL;"
         " routes default, summarize, code, on-prem, budget, search),"

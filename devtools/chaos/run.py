@@ -81,6 +81,7 @@ async def _run_with_emulator(
             }
         }
     }
+    data.setdefault("dispatch", {})["inline_first_attempts"] = plan.inline_first_attempts
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     topics: dict[str, Any] = data["topics"]
     group = str(data["app_id"])
