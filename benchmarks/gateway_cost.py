@@ -248,8 +248,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--max-in-flight", type=int, default=512, help="dispatch.max_in_flight")
     p.add_argument(
         "--inline",
-        default="off",
-        help="dispatch.inline_first_attempts to compare: off,on (runs in the order given)",
+        default="on",
+        help="dispatch.inline_first_attempts to compare: on (the default), off, or off,on"
+        " (runs in the order given)",
     )
     return p.parse_args(argv)
 

@@ -93,13 +93,12 @@ class DispatchConfig(_Config):
     max_in_flight: int = Field(
         default=512, ge=1, le=20_000, description="provider calls in flight per worker"
     )
-    # Off until the LOST of CI's chaos run at its introduction is explained (stop 22).
     inline_first_attempts: bool = Field(
-        default=False,
+        default=True,
         description=(
             "triage makes a request's first attempt itself when it needs no admission or"
             " cache lookup, instead of sending it through the dispatch topic"
-            " (docs/design/inline_dispatch.md)"
+            " (docs/design/inline_dispatch.md); false sends every first attempt through it"
         ),
     )
 

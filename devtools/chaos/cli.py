@@ -46,9 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help=f"({full.seed})")
     p.add_argument(
         "--inline-first-attempts",
-        action="store_const",
-        const=True,
-        help="run the workers with dispatch.inline_first_attempts on (off)",
+        action=argparse.BooleanOptionalAction,
+        help="the workers' dispatch.inline_first_attempts (on, the gateway's default)",
     )
     p.add_argument("--keep", action="store_true", help="keep the run's folder (logs, store)")
 

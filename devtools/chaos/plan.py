@@ -35,7 +35,7 @@ class ChaosPlan(BaseModel):
     topology: Topology = "auto"
     gateways: int = Field(default=2, ge=1, description="gateway workers in the split topology")
     inline_first_attempts: bool = Field(
-        default=False, description="the workers' dispatch.inline_first_attempts"
+        default=True, description="the workers' dispatch.inline_first_attempts"
     )
     seed: int = 7
 
