@@ -5,36 +5,23 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from schemas.admission import AdmitEvent, TenantSnapshot
 from schemas.config import GatewayConfig
 from schemas.events import Classification, DispatchEvent, LLMRequest
 from streams.admission import AdmissionStage
-from streams.tenant_state import TenantStates
 from streams.window import Source
 from tests.streams.recording import RecordingPublisher, ready_ledger
+from tests.streams.stage_states import EmptyTenantStates, one_model_config
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _config() -> GatewayConfig:
-    model = {
-        "provider": "a",
-        "upstream": "u",
-        "input_per_mtok": "1",
-        "output_per_mtok": "1",
-        "context_window": 100_000,
-    }
-    return GatewayConfig.model_validate(
-        {
-            "providers": {"a": {"format": "openai", "base_url": "http://127.0.0.1:1/v1"}},
-            "models": {"m": model},
-            "routes": [{"name": "default", "primary": "m"}],
-            "admission": {
-                "snapshot_interval_ms": 1,
-                "tenants": {"acme": {"budgets": [{"period": "day", "limit_usd": "1000"}]}},
-            },
+    return one_model_config(
+        admission={
+            "snapshot_interval_ms": 1,
+            "tenants": {"acme": {"budgets": [{"period": "day", "limit_usd": "1000"}]}},
         }
     )
 
@@ -57,13 +44,6 @@ def _admit(request_id: str) -> bytes:
     return AdmitEvent(request_id=request_id, tenant="acme", dispatch=dispatch).to_bytes()
 
 
-class NothingStored(TenantStates):
-    """Tenant states whose state topic is empty: the broker read is the only stand-in."""
-
-    async def _read(self, partitions: list[int]) -> dict[int, Any]:
-        return {}
-
-
 async def test_a_snapshot_never_passes_an_event_still_waiting_for_its_partition() -> None:
     publisher = RecordingPublisher()
     # Each snapshot as written, with the requests whose dispatch events were sent by then.
@@ -74,7 +54,7 @@ async def test_a_snapshot_never_passes_an_event_still_waiting_for_its_partition(
         written.append((snap.confirmed_offset, sent))
 
     config = _config()
-    states = NothingStored("unused:9092", "state", send_snapshot, 0.001)
+    states = EmptyTenantStates("unused:9092", "state", send_snapshot, 0.001)
     stage = AdmissionStage(config, publisher, ready_ledger(), states)  # type: ignore[arg-type]
     writer = asyncio.create_task(states.run())
     try:

@@ -12,29 +12,16 @@ from schemas.cache_events import CacheLookup
 from schemas.config import GatewayConfig
 from schemas.events import DispatchEvent, LLMRequest
 from streams.cache import CacheStage
-from streams.cache_state import CacheStates
 from streams.triage import RecentIds, Routed, triage
 from streams.window import Source
 from tests.streams.recording import RecordingPublisher, ready_ledger
+from tests.streams.stage_states import EmptyCacheStates, one_model_config
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _config() -> GatewayConfig:
-    model = {
-        "provider": "a",
-        "upstream": "u",
-        "input_per_mtok": "1",
-        "output_per_mtok": "1",
-        "context_window": 100_000,
-    }
-    return GatewayConfig.model_validate(
-        {
-            "providers": {"a": {"format": "openai", "base_url": "http://127.0.0.1:1/v1"}},
-            "models": {"m": model},
-            "routes": [{"name": "default", "primary": "m", "cache": {}}],
-        }
-    )
+    return one_model_config(routes=[{"name": "default", "primary": "m", "cache": {}}])
 
 
 def _lookup(config: GatewayConfig, request_id: str) -> bytes:
@@ -53,13 +40,6 @@ def _lookup(config: GatewayConfig, request_id: str) -> bytes:
     return CacheLookup(request_id=request_id, tenant="acme", dispatch=dispatch).to_bytes()
 
 
-class NothingStored(CacheStates):
-    """Cache states whose state topic is empty: the broker read is the only stand-in."""
-
-    async def _read(self, partitions: list[int]) -> dict[int, Any]:
-        return {}
-
-
 async def test_the_first_lookup_to_arrive_leads_even_if_it_waited_for_its_partition() -> None:
     config = _config()
     led: list[str] = []
@@ -76,7 +56,7 @@ async def test_the_first_lookup_to_arrive_leads_even_if_it_waited_for_its_partit
     def no_embedder() -> Any:
         raise AssertionError("an exact cache needs no embedder")
 
-    states = NothingStored(config, "unused:9092", send_record, no_embedder, 0.001)
+    states = EmptyCacheStates(config, "unused:9092", send_record, no_embedder, 0.001)
     stage = CacheStage(
         config,
         RecordingPublisher(),  # type: ignore[arg-type]
