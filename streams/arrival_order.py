@@ -3,8 +3,9 @@
 The admission and cache books advance a confirmed offset over the offsets they have seen
 (``TenantBook.confirm``, ``CacheBook.confirm``), and a snapshot of it tells the next
 owner which events to skip. That is sound only if each event registers with its book in
-offset order: a later offset confirmed before an earlier one is even registered would
-let a snapshot claim the earlier one decided, and a crash then would drop it unanswered.
+offset order: a later offset confirmed before an earlier one is even registered makes
+the book call the earlier one decided, so its own handler skips it, unanswered, with no
+crash at all (and a snapshot tells the next owner the same).
 
 The window starts one task per event in offset order, but a handler waits (for the
 outcome ledger, for the partition's books to load) before it reaches its book, and those
