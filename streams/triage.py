@@ -253,8 +253,13 @@ class TriageStage:
         dispatch topic."""
         ticket = ticket_for(self.config, dispatch.request, dispatch.route)
         if ticket is None:
-            here = partition is not None and self.inline_here(partition, dispatch.request_id)
-            await forward(self.config, self.publisher, dispatch, self.inline if here else None)
+            call_here = self.inline
+            # The partition check hashes the id: only worth it when calling here is on.
+            if call_here is not None and (
+                partition is None or not self.inline_here(partition, dispatch.request_id)
+            ):
+                call_here = None
+            await forward(self.config, self.publisher, dispatch, call_here)
             return
         dispatch = dispatch.model_copy(update={"cache": ticket})
         lookup = CacheLookup(
